@@ -1,0 +1,30 @@
+/* cli.h — shared pieces of the plexus command (private to src/cli/). */
+#ifndef PX_CLI_H
+#define PX_CLI_H
+
+#include <stdio.h>
+
+#include "plexus/base.h"
+
+#define PX_CLI_VERSION "0.1.0"
+
+typedef struct {
+  px_config_t opts;      /* every --key value given */
+  const char *pos[16];   /* positional arguments */
+  size_t npos;
+} px_cli_args_t;
+
+int px_cli_parse(int argc, char **argv, px_cli_args_t *a);
+void px_cli_config_flags(const px_cli_args_t *a, px_config_t *out);
+int px_cli_check_opts(const px_cli_args_t *a, const char *const *allowed,
+                      int allow_config);
+const char *px_cli_home(const px_cli_args_t *a);
+int px_cli_control(const char *home, const char *cmd, char **reply);
+/* Human-readable rendering of a node's status JSON. */
+void px_cli_print_status(FILE *f, const char *json);
+/* Pull a top-level-ish scalar out of our own status JSON ("" if absent). */
+void px_cli_json_field(const char *json, const char *key, char *out,
+                       size_t cap);
+int px_cli_devnet(const char *sub, px_cli_args_t *a, const char *argv0);
+
+#endif

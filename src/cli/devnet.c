@@ -1,0 +1,399 @@
+/*
+ * devnet.c — `plexus devnet up|status|down`: a local network of real node
+ * processes on 127.0.0.1.
+ *
+ * `up` creates DIR/node0..node<N-1> (each a normal node home made by
+ * px_node_init_home) with distinct loopback ports and every other node as a
+ * bootstrap peer, starts `plexus node` for each as a daemon (its own session,
+ * output in DIR/nodeI/node.log, pid in DIR/nodeI/node.pid), and waits until
+ * every node sees all the others, printing progress.  Running `up` again on
+ * an existing devnet restarts the nodes that are not running.
+ *
+ * All nodes share one IP address, so the devnet turns p2p.ban_ip off: a ban
+ * of 127.0.0.1 would ban every honest node with the culprit.  Bans by node
+ * id still apply.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "plexus/node.h"
+#include "cli/cli.h"
+#include "base/px_internal.h"
+
+#define DEVNET_MAX_NODES 64
+#define DEVNET_META "devnet.conf"
+
+void px_cli_json_field(const char *json, const char *key, char *out,
+                       size_t cap) {
+  char pat[96];
+  snprintf(pat, sizeof pat, "\"%s\":", key);
+  out[0] = 0;
+  const char *p = strstr(json, pat);
+  if (!p) return;
+  p += strlen(pat);
+  size_t n = 0;
+  if (*p == '"') {
+    p++;
+    while (*p && *p != '"' && n + 1 < cap) out[n++] = *p++;
+  } else {
+    while (*p && *p != ',' && *p != '}' && *p != ']' && n + 1 < cap)
+      out[n++] = *p++;
+  }
+  out[n] = 0;
+}
+
+void px_cli_print_status(FILE *f, const char *json) {
+  char id[80], listen[80], net[64], count[16], up[32];
+  px_cli_json_field(json, "node_id", id, sizeof id);
+  px_cli_json_field(json, "listen", listen, sizeof listen);
+  px_cli_json_field(json, "network", net, sizeof net);
+  px_cli_json_field(json, "peer_count", count, sizeof count);
+  px_cli_json_field(json, "uptime_ms", up, sizeof up);
+  fprintf(f, "node     %s\nnetwork  %s\nlisten   %s\nuptime   %s ms\npeers    %s\n",
+          id, net, listen, up, count);
+  const char *p = strstr(json, "\"peers\":[");
+  while (p && (p = strstr(p, "{\"node_id\":")) != NULL) {
+    char pid[80], addr[80], remote[80], inb[8], rtt[16];
+    px_cli_json_field(p, "node_id", pid, sizeof pid);
+    px_cli_json_field(p, "addr", addr, sizeof addr);
+    px_cli_json_field(p, "remote", remote, sizeof remote);
+    px_cli_json_field(p, "inbound", inb, sizeof inb);
+    px_cli_json_field(p, "rtt_ms", rtt, sizeof rtt);
+    fprintf(f, "  %.16s  %-21s %-8s rtt %s ms\n", pid, addr[0] ? addr : remote,
+            strcmp(inb, "true") ? "outbound" : "inbound", rtt);
+    p++;
+  }
+}
+
+static int node_dir(char *out, size_t cap, const char *home, int i) {
+  int k = snprintf(out, cap, "%s/node%d", home, i);
+  return (k < 0 || (size_t)k >= cap) ? PX_ETOOBIG : 0;
+}
+
+static int read_meta(const char *home, int *nodes) {
+  char path[600];
+  snprintf(path, sizeof path, "%s/%s", home, DEVNET_META);
+  px_config_t c;
+  px_config_init(&c);
+  int rc = px_config_load_file(&c, path, NULL);
+  if (rc) return rc;
+  uint64_t v;
+  if (px_config_get_u64(&c, "devnet.nodes", 0, &v) || v < 1 ||
+      v > DEVNET_MAX_NODES)
+    return PX_ECONFIG;
+  *nodes = (int)v;
+  return 0;
+}
+
+static long read_pid(const char *dir) {
+  char path[700];
+  snprintf(path, sizeof path, "%s/node.pid", dir);
+  uint8_t *d;
+  size_t n;
+  if (px_file_read_all(path, 64, &d, &n)) return 0;
+  while (n && (d[n - 1] == '\n' || d[n - 1] == ' ')) d[--n] = 0;
+  uint64_t v = 0;
+  int rc = px_parse_u64((char *)d, &v);
+  px_free(d);
+  return rc ? 0 : (long)v;
+}
+
+static int pid_alive(long pid) {
+  if (pid <= 0) return 0;
+  /* Reap it if it is our child that already exited. */
+  int st;
+  if (waitpid((pid_t)pid, &st, WNOHANG) == (pid_t)pid) return 0;
+  return kill((pid_t)pid, 0) == 0;
+}
+
+/* Pick `n` free loopback ports by binding them all at once. */
+static int free_ports(int n, unsigned *ports) {
+  int fds[DEVNET_MAX_NODES];
+  int rc = 0, k = 0;
+  for (; k < n; k++) {
+    fds[k] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sa;
+    if (fds[k] < 0 || bind(fds[k], (struct sockaddr *)&sa, sizeof sa) ||
+        getsockname(fds[k], (struct sockaddr *)&sa, &len)) {
+      rc = PX_ENET;
+      if (fds[k] >= 0) close(fds[k]);
+      break;
+    }
+    ports[k] = ntohs(sa.sin_port);
+  }
+  for (int i = 0; i < k; i++) close(fds[i]);
+  return rc;
+}
+
+static int spawn_node(const char *exe, const char *dir) {
+  char logp[700], pidp[700];
+  snprintf(logp, sizeof logp, "%s/node.log", dir);
+  snprintf(pidp, sizeof pidp, "%s/node.pid", dir);
+  pid_t pid = fork();
+  if (pid < 0) return px_err_from_errno(errno);
+  if (pid == 0) {
+    setsid();
+    int fd = open(logp, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    int nul = open("/dev/null", O_RDONLY);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    if (nul >= 0) dup2(nul, 0);
+    execl(exe, exe, "node", "--home", dir, (char *)NULL);
+    _exit(127);
+  }
+  char buf[32];
+  int k = snprintf(buf, sizeof buf, "%ld\n", (long)pid);
+  return px_file_write_atomic(pidp, buf, (size_t)k, 0644);
+}
+
+static int devnet_status_one(const char *dir, int *peers, char *id,
+                             size_t idcap) {
+  char *reply = NULL;
+  int rc = px_node_control(dir, "status", &reply, 2000);
+  if (rc) return rc;
+  char count[16];
+  px_cli_json_field(reply, "peer_count", count, sizeof count);
+  px_cli_json_field(reply, "node_id", id, idcap);
+  *peers = atoi(count);
+  px_free(reply);
+  return 0;
+}
+
+static int devnet_up(px_cli_args_t *a, const char *home) {
+  uint64_t nodes = 4, base = 0, timeout_s = 60;
+  const char *v;
+  if ((v = px_config_get(&a->opts, "nodes")) &&
+      (px_parse_u64(v, &nodes) || nodes < 1 || nodes > DEVNET_MAX_NODES)) {
+    fprintf(stderr, "plexus: --nodes must be 1 to %d\n", DEVNET_MAX_NODES);
+    return 2;
+  }
+  if ((v = px_config_get(&a->opts, "base-port")) &&
+      (px_parse_u64(v, &base) || base < 1 || base + nodes > 65536)) {
+    fprintf(stderr, "plexus: --base-port must leave room for %llu ports\n",
+            (unsigned long long)nodes);
+    return 2;
+  }
+  if ((v = px_config_get(&a->opts, "timeout")) &&
+      (px_parse_u64(v, &timeout_s) || timeout_s < 1)) {
+    fprintf(stderr, "plexus: --timeout must be a number of seconds\n");
+    return 2;
+  }
+  int existing = 0;
+  if (read_meta(home, &existing) == 0 && existing != (int)nodes) {
+    if (px_config_get(&a->opts, "nodes")) {
+      fprintf(stderr, "plexus: %s holds a devnet of %d nodes; run `plexus "
+              "devnet down --home %s` and remove it to make a new one\n",
+              home, existing, home);
+      return 1;
+    }
+    nodes = (uint64_t)existing;
+  }
+  int rc = px_mkdir_p(home, 0700);
+  if (rc) {
+    fprintf(stderr, "plexus: cannot create %s: %s\n", home, px_strerror(rc));
+    return 1;
+  }
+  if (!existing) {
+    unsigned ports[DEVNET_MAX_NODES];
+    if (base) {
+      for (uint64_t i = 0; i < nodes; i++) ports[i] = (unsigned)(base + i);
+    } else if (free_ports((int)nodes, ports)) {
+      fprintf(stderr, "plexus: cannot find free loopback ports\n");
+      return 1;
+    }
+    for (int i = 0; i < (int)nodes; i++) {
+      char dir[600], listen[64], boot[PX_CONFIG_MAX_VALUE] = "";
+      node_dir(dir, sizeof dir, home, i);
+      snprintf(listen, sizeof listen, "127.0.0.1:%u", ports[i]);
+      size_t off = 0;
+      for (int j = 0; j < (int)nodes; j++) {
+        if (j == i) continue;
+        int k = snprintf(boot + off, sizeof boot - off, "%s127.0.0.1:%u",
+                         off ? "," : "", ports[j]);
+        if (k < 0 || (size_t)k >= sizeof boot - off) break;
+        off += (size_t)k;
+      }
+      px_config_t c;
+      px_config_init(&c);
+      px_config_set(&c, "p2p.listen", listen, 0);
+      px_config_set(&c, "p2p.bootstrap", boot, 0);
+      px_config_set(&c, "p2p.ban_ip", "false", 0);
+      /* Flags given to `devnet up` apply to every node's config. */
+      for (size_t e = 0; e < a->opts.n; e++)
+        if (strchr(a->opts.entries[e].key, '.'))
+          px_config_set(&c, a->opts.entries[e].key, a->opts.entries[e].value, 0);
+      char id[PX_NODE_ID_HEX_LEN];
+      rc = px_node_init_home(dir, &c, id);
+      if (rc && rc != PX_EEXIST) {
+        fprintf(stderr, "plexus: cannot initialise %s: %s\n", dir,
+                px_strerror(rc));
+        return 1;
+      }
+    }
+    char meta[600], text[64];
+    snprintf(meta, sizeof meta, "%s/%s", home, DEVNET_META);
+    int k = snprintf(text, sizeof text, "devnet.nodes = %llu\n",
+                     (unsigned long long)nodes);
+    px_file_write_atomic(meta, text, (size_t)k, 0644);
+  }
+  char exe[4096];
+  ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (el <= 0) {
+    fprintf(stderr, "plexus: cannot find own executable\n");
+    return 1;
+  }
+  exe[el] = 0;
+  int started = 0;
+  for (int i = 0; i < (int)nodes; i++) {
+    char dir[600];
+    node_dir(dir, sizeof dir, home, i);
+    if (pid_alive(read_pid(dir))) continue;
+    if ((rc = spawn_node(exe, dir))) {
+      fprintf(stderr, "plexus: cannot start node %d: %s\n", i, px_strerror(rc));
+      return 1;
+    }
+    started++;
+  }
+  printf("devnet: %d node%s started in %s, waiting for a full peer view\n",
+         started, started == 1 ? "" : "s", home);
+  fflush(stdout);
+  uint64_t t0 = px_time_mono_ms(), last_print = 0;
+  for (;;) {
+    int ready = 0, running = 0;
+    for (int i = 0; i < (int)nodes; i++) {
+      char dir[600], id[80];
+      int peers = 0;
+      node_dir(dir, sizeof dir, home, i);
+      if (devnet_status_one(dir, &peers, id, sizeof id) == 0) {
+        running++;
+        if (peers >= (int)nodes - 1) ready++;
+      }
+    }
+    uint64_t el_ms = px_time_mono_ms() - t0;
+    if (ready == (int)nodes) {
+      printf("devnet: all %llu nodes running, each connected to the other %llu "
+             "(%.1f s)\n", (unsigned long long)nodes,
+             (unsigned long long)(nodes - 1), el_ms / 1000.0);
+      return 0;
+    }
+    if (el_ms - last_print >= 1000) {
+      printf("devnet: %d/%llu running, %d/%llu with a full peer view\n",
+             running, (unsigned long long)nodes, ready,
+             (unsigned long long)nodes);
+      fflush(stdout);
+      last_print = el_ms;
+    }
+    if (el_ms > timeout_s * 1000) {
+      fprintf(stderr, "plexus: devnet did not converge in %llu s; see "
+              "%s/node*/node.log\n", (unsigned long long)timeout_s, home);
+      return 1;
+    }
+    usleep(100 * 1000);
+  }
+}
+
+static int devnet_status(px_cli_args_t *a, const char *home) {
+  int nodes;
+  if (read_meta(home, &nodes)) {
+    fprintf(stderr, "plexus: no devnet in %s (create one with `plexus devnet "
+            "up --nodes N --home %s`)\n", home, home);
+    return 1;
+  }
+  int json = 0;
+  px_config_get_bool(&a->opts, "json", 0, &json);
+  int up = 0;
+  if (json) printf("{\"nodes\":[");
+  for (int i = 0; i < nodes; i++) {
+    char dir[600];
+    node_dir(dir, sizeof dir, home, i);
+    char *reply = NULL;
+    int rc = px_node_control(dir, "status", &reply, 2000);
+    if (json) {
+      printf("%s%s", i ? "," : "", rc ? "{\"ok\":false}" : reply);
+    } else if (rc) {
+      printf("node%-3d down\n", i);
+    } else {
+      char id[80], listen[80], count[16];
+      px_cli_json_field(reply, "node_id", id, sizeof id);
+      px_cli_json_field(reply, "listen", listen, sizeof listen);
+      px_cli_json_field(reply, "peer_count", count, sizeof count);
+      printf("node%-3d up   %.16s  %-21s peers %s\n", i, id, listen, count);
+    }
+    if (!rc) up++;
+    px_free(reply);
+  }
+  if (json)
+    printf("],\"up\":%d,\"total\":%d}\n", up, nodes);
+  else
+    printf("%d/%d nodes up\n", up, nodes);
+  return 0;
+}
+
+static int devnet_down(const char *home) {
+  int nodes;
+  if (read_meta(home, &nodes)) {
+    fprintf(stderr, "plexus: no devnet in %s\n", home);
+    return 1;
+  }
+  long pids[DEVNET_MAX_NODES];
+  for (int i = 0; i < nodes; i++) {
+    char dir[600];
+    node_dir(dir, sizeof dir, home, i);
+    pids[i] = read_pid(dir);
+    if (pid_alive(pids[i]))
+      kill((pid_t)pids[i], SIGTERM);
+    else
+      pids[i] = 0;
+  }
+  uint64_t t0 = px_time_mono_ms();
+  int left;
+  do {
+    left = 0;
+    for (int i = 0; i < nodes; i++)
+      if (pids[i] && pid_alive(pids[i])) left++;
+    if (left) usleep(50 * 1000);
+  } while (left && px_time_mono_ms() - t0 < 10000);
+  int killed = 0;
+  for (int i = 0; i < nodes; i++) {
+    if (pids[i] && pid_alive(pids[i])) {
+      kill((pid_t)pids[i], SIGKILL);
+      killed++;
+    }
+    char dir[600], pidp[700];
+    node_dir(dir, sizeof dir, home, i);
+    snprintf(pidp, sizeof pidp, "%s/node.pid", dir);
+    unlink(pidp);
+  }
+  printf("devnet: stopped %d nodes%s\n", nodes,
+         killed ? " (some had to be killed)" : " cleanly");
+  return 0;
+}
+
+int px_cli_devnet(const char *sub, px_cli_args_t *a, const char *argv0) {
+  (void)argv0;
+  static const char *const ok[] = {"home", "nodes", "base-port", "json",
+                                   "timeout", NULL};
+  if (px_cli_check_opts(a, ok, 1)) return 2;
+  const char *home = px_cli_home(a);
+  if (!home) return 2;
+  if (!strcmp(sub, "up")) return devnet_up(a, home);
+  if (!strcmp(sub, "status")) return devnet_status(a, home);
+  if (!strcmp(sub, "down")) return devnet_down(home);
+  fprintf(stderr, "plexus: usage: plexus devnet up|status|down --home DIR\n");
+  return 2;
+}
