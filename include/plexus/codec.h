@@ -106,6 +106,7 @@ typedef enum {
   PX_MSG_REQUEST = 7,
   PX_MSG_RESPONSE = 8,
   PX_MSG_BYE = 9,
+  PX_MSG_DIRECT = 10,   /* one-way message to one peer (bulk data) */
 } px_msg_type_t;
 
 /* HELLO is carried inside the encrypted payloads of Noise XX messages 2
@@ -161,6 +162,13 @@ typedef struct {
   size_t payload_len;
 } px_msg_response_t;
 
+/* A one-way message to the connected peer only (not relayed, no id). */
+typedef struct {
+  uint16_t topic;
+  const uint8_t *payload;
+  size_t payload_len;
+} px_msg_direct_t;
+
 typedef struct {
   uint16_t code; /* a PX_E code's magnitude, or 0 for a normal close */
   char reason[PX_REASON_MAX];
@@ -176,6 +184,7 @@ typedef struct {
     px_msg_request_t request;
     px_msg_response_t response;
     px_msg_bye_t bye;
+    px_msg_direct_t direct;
   } u;
 } px_msg_t;
 

@@ -60,6 +60,29 @@ int px_node_run(px_node_t *n);
 void px_node_stop(px_node_t *n);
 void px_node_free(px_node_t *n);
 
+/* Hooks for programs that embed a node (benchmarks, tests, later the
+ * gateway).  They run on the node's loop thread; the effect passed is
+ * borrowed for the call.  Set them before px_node_run. */
+typedef struct {
+  void (*on_gossip)(px_node_t *n, const px_p2p_fx_t *fx, void *ud);
+  void (*on_direct)(px_node_t *n, const px_p2p_fx_t *fx, void *ud);
+  void (*on_peer)(px_node_t *n, const px_p2p_fx_t *fx, void *ud); /* up/down */
+  void *ud;
+} px_node_hooks_t;
+void px_node_set_hooks(px_node_t *n, const px_node_hooks_t *h);
+
+/* Run fn(n, p2p, ud) on the node's loop thread soon (thread-safe; calls are
+ * run in order).  Effects fn causes on the core are performed after it. */
+typedef void (*px_node_call_fn)(px_node_t *n, px_p2p_t *p2p, void *ud);
+int px_node_call(px_node_t *n, px_node_call_fn fn, void *ud);
+/* The loop's current time in ms (use from hooks and calls). */
+uint64_t px_node_now(px_node_t *n);
+/* Bytes queued to be written to a peer's socket, or 0 if not connected
+ * (for senders that pace themselves); loop thread only. */
+size_t px_node_send_queue(px_node_t *n, const uint8_t node_pk[PX_PK_LEN]);
+/* Set by px_node_open; loop thread only after px_node_run starts. */
+px_p2p_t *px_node_p2p(px_node_t *n);
+
 /* Fill cfg with p2p settings from a config (used by px_node_open; exposed
  * for tests).  Unknown p2p.* keys are an error (typos are not ignored). */
 int px_node_p2p_config(const px_config_t *c, px_p2p_config_t *out,

@@ -89,6 +89,7 @@ typedef enum {
   PX_P2P_FX_GOSSIP,      /* deliver a gossip message (once per id) */
   PX_P2P_FX_REQUEST,     /* a peer asks: answer with px_p2p_respond */
   PX_P2P_FX_RESPONSE,    /* the answer (or PX_ETIMEOUT) to our request */
+  PX_P2P_FX_DIRECT,      /* a one-way message from node_pk */
 } px_p2p_fx_kind_t;
 
 typedef struct {
@@ -97,7 +98,7 @@ typedef struct {
   int err;                       /* CLOSE/PEER_DOWN: reason; RESPONSE: status */
   uint8_t node_pk[PX_PK_LEN];    /* PEER_UP/DOWN, GOSSIP source, REQUEST */
   char addr[PX_ADDR_MAX];        /* DIAL target; PEER_UP remote address */
-  uint16_t topic;                /* GOSSIP */
+  uint16_t topic;                /* GOSSIP, DIRECT */
   uint8_t origin[PX_PK_LEN];     /* GOSSIP origin */
   uint8_t id[PX_HASH_LEN];       /* GOSSIP message id */
   uint64_t req_id;               /* REQUEST/RESPONSE */
@@ -124,6 +125,7 @@ typedef struct {
   uint64_t drops_by_reason[32];  /* indexed by -err (PX_E codes) */
   uint64_t bans;
   uint64_t gossip_delivered, gossip_duplicates, gossip_forwarded;
+  uint64_t direct_in, direct_out;
   uint64_t requests_in, requests_out, responses_in, request_timeouts;
   uint64_t known_peers;
 } px_p2p_stats_t;
@@ -169,6 +171,10 @@ int px_p2p_broadcast(px_p2p_t *p, uint16_t topic, const void *payload,
 int px_p2p_request(px_p2p_t *p, const uint8_t node_pk[PX_PK_LEN],
                    uint16_t method, const void *payload, size_t n,
                    uint64_t timeout_ms, uint64_t now, uint64_t *req_id);
+/* Send a one-way message to one connected peer (not relayed).  It arrives
+ * as a DIRECT effect there.  PX_ENOTFOUND when not connected. */
+int px_p2p_send(px_p2p_t *p, const uint8_t node_pk[PX_PK_LEN], uint16_t topic,
+                const void *payload, size_t n);
 int px_p2p_respond(px_p2p_t *p, const uint8_t node_pk[PX_PK_LEN],
                    uint64_t req_id, int status, const void *payload,
                    size_t n);

@@ -58,6 +58,7 @@ static int validate(const px_msg_t *m) {
   case PX_MSG_GOSSIP:
   case PX_MSG_REQUEST:
   case PX_MSG_RESPONSE:
+  case PX_MSG_DIRECT:
     return 0; /* payload pointer/length checked by px_writer_bytes */
   case PX_MSG_BYE:
     if (!field_ok(m->u.bye.reason, sizeof m->u.bye.reason)) return PX_EINVAL;
@@ -109,6 +110,10 @@ static void encode_body(px_writer_t *w, const px_msg_t *m) {
   case PX_MSG_BYE:
     px_writer_u16(w, m->u.bye.code);
     px_writer_str(w, m->u.bye.reason);
+    break;
+  case PX_MSG_DIRECT:
+    px_writer_u16(w, m->u.direct.topic);
+    px_writer_bytes(w, m->u.direct.payload, m->u.direct.payload_len);
     break;
   }
 }
@@ -177,11 +182,16 @@ static void decode_body(px_reader_t *r, px_msg_t *m, size_t max_payload) {
     m->u.bye.code = px_reader_u16(r);
     px_reader_str(r, m->u.bye.reason, sizeof m->u.bye.reason);
     break;
+  case PX_MSG_DIRECT:
+    m->u.direct.topic = px_reader_u16(r);
+    px_reader_bytes(r, &m->u.direct.payload, &m->u.direct.payload_len,
+                    max_payload);
+    break;
   }
 }
 
 static int known_type(uint16_t t) {
-  return t >= PX_MSG_HELLO && t <= PX_MSG_BYE;
+  return t >= PX_MSG_HELLO && t <= PX_MSG_DIRECT;
 }
 
 int px_msg_decode(const uint8_t *p, size_t len, size_t max_payload,
@@ -242,6 +252,8 @@ const char *px_msg_type_name(int type) {
     return "response";
   case PX_MSG_BYE:
     return "bye";
+  case PX_MSG_DIRECT:
+    return "direct";
   }
   return "unknown";
 }

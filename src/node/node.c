@@ -63,8 +63,19 @@ typedef struct ctl {
   struct ctl *next;
 } ctl_t;
 
+typedef struct call {
+  px_node_call_fn fn;
+  void *ud;
+  struct call *next;
+} call_t;
+
 struct px_node {
   char home[512];
+  px_node_hooks_t hooks;
+  uv_async_t call_async;
+  uv_mutex_t call_mu;
+  call_t *calls_head, *calls_tail;
+  int loop_ready;
   px_config_t cfg;
   px_p2p_config_t p2pcfg;
   px_p2p_t *p2p;
@@ -753,6 +764,10 @@ static void drain_effects(px_node_t *n) {
       break;
     case PX_P2P_FX_GOSSIP:
       log_gossip(n, &f);
+      if (n->hooks.on_gossip) n->hooks.on_gossip(n, &f, n->hooks.ud);
+      break;
+    case PX_P2P_FX_DIRECT:
+      if (n->hooks.on_direct) n->hooks.on_direct(n, &f, n->hooks.ud);
       break;
     case PX_P2P_FX_REQUEST:
       if (f.method == PX_NODE_METHOD_ECHO)
@@ -780,6 +795,7 @@ static void drain_effects(px_node_t *n) {
       break;
     case PX_P2P_FX_PEER_UP:
     case PX_P2P_FX_PEER_DOWN:
+      if (n->hooks.on_peer) n->hooks.on_peer(n, &f, n->hooks.ud);
       break; /* the core logs these */
     }
     px_p2p_fx_release(&f);
@@ -817,6 +833,7 @@ static void on_stop_timer(uv_timer_t *t) {
   uv_close((uv_handle_t *)&n->sigint, NULL);
   uv_close((uv_handle_t *)&n->sigterm, NULL);
   uv_close((uv_handle_t *)&n->stop_async, NULL);
+  uv_close((uv_handle_t *)&n->call_async, NULL);
   if (n->listening) uv_close((uv_handle_t *)&n->listener, NULL);
   uv_close((uv_handle_t *)&n->ctl_server, NULL);
 }
@@ -840,6 +857,57 @@ static void on_signal(uv_signal_t *s, int signum) {
 static void on_stop_async(uv_async_t *a) { begin_stop(a->data); }
 
 void px_node_stop(px_node_t *n) { uv_async_send(&n->stop_async); }
+
+static void on_call_async(uv_async_t *a) {
+  px_node_t *n = a->data;
+  uv_mutex_lock(&n->call_mu);
+  call_t *c = n->calls_head;
+  n->calls_head = n->calls_tail = NULL;
+  uv_mutex_unlock(&n->call_mu);
+  while (c) {
+    call_t *next = c->next;
+    if (!n->stopping) c->fn(n, n->p2p, c->ud);
+    px_free(c);
+    c = next;
+  }
+  if (!n->stopping) drain_effects(n);
+}
+
+int px_node_call(px_node_t *n, px_node_call_fn fn, void *ud) {
+  call_t *c = px_calloc(1, sizeof *c);
+  if (!c) return PX_ENOMEM;
+  c->fn = fn;
+  c->ud = ud;
+  uv_mutex_lock(&n->call_mu);
+  if (n->calls_tail)
+    n->calls_tail->next = c;
+  else
+    n->calls_head = c;
+  n->calls_tail = c;
+  uv_mutex_unlock(&n->call_mu);
+  uv_async_send(&n->call_async);
+  return 0;
+}
+
+void px_node_set_hooks(px_node_t *n, const px_node_hooks_t *h) {
+  n->hooks = *h;
+}
+
+uint64_t px_node_now(px_node_t *n) { return uv_now(&n->loop); }
+
+px_p2p_t *px_node_p2p(px_node_t *n) { return n->p2p; }
+
+size_t px_node_send_queue(px_node_t *n, const uint8_t pk[PX_PK_LEN]) {
+  px_p2p_peer_info_t peers[256];
+  size_t np = px_p2p_peers(n->p2p, peers, PX_ARRAY_LEN(peers));
+  for (size_t i = 0; i < np; i++) {
+    if (memcmp(peers[i].node_pk, pk, PX_PK_LEN) != 0) continue;
+    conn_t *c = conn_get(n, peers[i].conn);
+    if (!c || c->closing) return 0;
+    return uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+  }
+  return 0;
+}
 
 int px_node_open(const char *home, const px_config_t *flags, px_node_t **out,
                  char *errmsg, size_t errcap) {
@@ -927,6 +995,18 @@ int px_node_open(const char *home, const px_config_t *flags, px_node_t **out,
       goto fail;
     }
   }
+  if ((rc = uv_loop_init(&n->loop))) {
+    snprintf(errmsg, errcap, "cannot start the event loop: %s",
+             uv_strerror(rc));
+    rc = PX_EIO;
+    goto fail;
+  }
+  n->loop_ready = 1;
+  uv_mutex_init(&n->call_mu);
+  uv_async_init(&n->loop, &n->stop_async, on_stop_async);
+  n->stop_async.data = n;
+  uv_async_init(&n->loop, &n->call_async, on_call_async);
+  n->call_async.data = n;
   *out = n;
   return 0;
 fail:
@@ -935,8 +1015,7 @@ fail:
 }
 
 int px_node_run(px_node_t *n) {
-  int rc = uv_loop_init(&n->loop);
-  if (rc) return uv_to_px(rc);
+  int rc;
   n->started_ms = uv_now(&n->loop);
   uv_timer_init(&n->loop, &n->tick);
   uv_timer_init(&n->loop, &n->stop_timer);
@@ -944,8 +1023,6 @@ int px_node_run(px_node_t *n) {
   uv_signal_init(&n->loop, &n->sigint);
   uv_signal_init(&n->loop, &n->sigterm);
   n->sigint.data = n->sigterm.data = n;
-  uv_async_init(&n->loop, &n->stop_async, on_stop_async);
-  n->stop_async.data = n;
   uv_pipe_init(&n->loop, &n->ctl_server, 0);
   n->ctl_server.data = n;
   uv_tcp_init(&n->loop, &n->listener);
@@ -995,7 +1072,7 @@ stop_now:
 done:
   uv_walk(&n->loop, close_all, n);
   uv_run(&n->loop, UV_RUN_DEFAULT);
-  if (uv_loop_close(&n->loop)) PX_LOGW(LOGMOD, "event loop closed with handles open");
+  if (uv_loop_alive(&n->loop)) PX_LOGW(LOGMOD, "event loop has handles open at exit");
   if (n->sock_path[0]) unlink(n->sock_path);
   if (n->gossip_fd >= 0) fsync(n->gossip_fd);
   if (!result) PX_LOGI(LOGMOD, "stopped cleanly");
@@ -1004,6 +1081,21 @@ done:
 
 void px_node_free(px_node_t *n) {
   if (!n) return;
+  if (n->loop_ready) {
+    /* Opened but never run (or run already closed them): close handles. */
+    if (!uv_is_closing((uv_handle_t *)&n->stop_async)) {
+      uv_close((uv_handle_t *)&n->stop_async, NULL);
+      uv_close((uv_handle_t *)&n->call_async, NULL);
+      uv_run(&n->loop, UV_RUN_DEFAULT);
+    }
+    uv_loop_close(&n->loop);
+    uv_mutex_destroy(&n->call_mu);
+    for (call_t *c = n->calls_head; c;) {
+      call_t *next = c->next;
+      px_free(c);
+      c = next;
+    }
+  }
   px_p2p_free(n->p2p);
   px_free(n->conns);
   if (n->gossip_fd >= 0) close(n->gossip_fd);

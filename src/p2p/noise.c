@@ -106,26 +106,24 @@ static void cipher_set_key(px_noise_cipher_t *c,
 }
 
 /* ENCRYPT with the current nonce, then n++.  Caller checked the key. */
-static int cipher_encrypt(px_noise_cipher_t *c, const uint8_t *ad,
-                          size_t adlen, const uint8_t *pt, size_t n,
-                          uint8_t *out) {
+static int cipher_encrypt(px_noise_cipher_t *c, const uint8_t *ad, size_t adlen,
+                          const uint8_t *pt, size_t n, uint8_t *out) {
   static const uint8_t empty[1] = {0};
   uint8_t nonce[12];
   unsigned long long clen = 0;
   if (c->n == UINT64_MAX) return PX_ELIMIT;
   nonce_bytes(c->n, nonce);
-  if (crypto_aead_chacha20poly1305_ietf_encrypt(
-          out, &clen, n ? pt : empty, n, adlen ? ad : empty, adlen, NULL,
-          nonce, c->k) != 0)
+  if (crypto_aead_chacha20poly1305_ietf_encrypt(out, &clen, n ? pt : empty, n,
+                                                adlen ? ad : empty, adlen, NULL,
+                                                nonce, c->k) != 0)
     return PX_ECRYPTO;
   c->n++;
   return 0;
 }
 
 /* DECRYPT with the current nonce; n++ only on success. */
-static int cipher_decrypt(px_noise_cipher_t *c, const uint8_t *ad,
-                          size_t adlen, const uint8_t *ct, size_t n,
-                          uint8_t *out) {
+static int cipher_decrypt(px_noise_cipher_t *c, const uint8_t *ad, size_t adlen,
+                          const uint8_t *ct, size_t n, uint8_t *out) {
   static const uint8_t empty[1] = {0};
   uint8_t scratch[1];
   uint8_t nonce[12];
@@ -166,9 +164,8 @@ int px_noise_cipher_rekey(px_noise_cipher_t *c) {
   if (!c) return PX_EINVAL;
   if (!c->has_key) return PX_ESTATE;
   nonce_bytes(UINT64_MAX, nonce);
-  if (crypto_aead_chacha20poly1305_ietf_encrypt(out, &clen, zeros,
-                                                sizeof zeros, NULL, 0, NULL,
-                                                nonce, c->k) != 0)
+  if (crypto_aead_chacha20poly1305_ietf_encrypt(
+          out, &clen, zeros, sizeof zeros, NULL, 0, NULL, nonce, c->k) != 0)
     return PX_ECRYPTO;
   memcpy(c->k, out, PX_NOISE_KEY_LEN);
   sodium_memzero(out, sizeof out);
@@ -265,9 +262,12 @@ static int fail(px_noise_hs_t *hs, int err) {
 
 static size_t msg_overhead(int msg) {
   switch (msg) {
-  case 0: return PX_NOISE_MSG1_OVERHEAD;
-  case 1: return PX_NOISE_MSG2_OVERHEAD;
-  default: return PX_NOISE_MSG3_OVERHEAD;
+  case 0:
+    return PX_NOISE_MSG1_OVERHEAD;
+  case 1:
+    return PX_NOISE_MSG2_OVERHEAD;
+  default:
+    return PX_NOISE_MSG3_OVERHEAD;
   }
 }
 

@@ -56,7 +56,7 @@
 /* Largest payloads that fit one message. */
 #define PX_NOISE_MAX_TRANSPORT_PAYLOAD (PX_NOISE_MAX_MSG - PX_NOISE_TAG_LEN)
 /* Fixed overhead of handshake messages 1, 2, 3 (before the payload). */
-#define PX_NOISE_MSG1_OVERHEAD 32                   /* e */
+#define PX_NOISE_MSG1_OVERHEAD 32                  /* e */
 #define PX_NOISE_MSG2_OVERHEAD (32 + 32 + 16 + 16) /* e, enc(s), tag */
 #define PX_NOISE_MSG3_OVERHEAD (32 + 16 + 16)      /* enc(s), tag */
 

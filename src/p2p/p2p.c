@@ -1019,6 +1019,16 @@ static void handle_msg(px_p2p_t *p, conn_t *c, const px_msg_t *m,
     }
     /* A response nobody waits for (late, after a timeout) is ignored. */
     break;
+  case PX_MSG_DIRECT: {
+    p->stats.direct_in++;
+    px_p2p_fx_t *f = fx_push(p, PX_P2P_FX_DIRECT, c->id);
+    if (f) {
+      memcpy(f->node_pk, c->pk, 32);
+      f->topic = m->u.direct.topic;
+      px_buf_append(&f->data, m->u.direct.payload, m->u.direct.payload_len);
+    }
+    break;
+  }
   case PX_MSG_BYE:
     conn_drop(p, c, PX_ECLOSED, 0, now, m->u.bye.reason[0] ? m->u.bye.reason
                                                            : "peer said bye");
@@ -1256,6 +1266,19 @@ int px_p2p_request(px_p2p_t *p, const uint8_t pk[32], uint16_t method,
   p->stats.requests_out++;
   if (req_id) *req_id = r->id;
   return 0;
+}
+
+int px_p2p_send(px_p2p_t *p, const uint8_t pk[32], uint16_t topic,
+                const void *payload, size_t n) {
+  conn_t *c = conn_by_pk(p, pk, NULL);
+  if (!c) return PX_ENOTFOUND;
+  px_msg_t m = {.type = PX_MSG_DIRECT};
+  m.u.direct.topic = topic;
+  m.u.direct.payload = payload;
+  m.u.direct.payload_len = n;
+  int rc = send_msg(p, c, &m);
+  if (!rc) p->stats.direct_out++;
+  return rc;
 }
 
 int px_p2p_respond(px_p2p_t *p, const uint8_t pk[32], uint64_t req_id,

@@ -53,8 +53,8 @@ static const uint8_t k_resp_ephemeral[32] = {
     0x69, 0x67, 0xfe, 0x28, 0x8c, 0xad, 0xd6, 0xf7, 0x12, 0xd6, 0x5d,
     0xc7, 0xb7, 0x79, 0x3d, 0x5e, 0x63, 0xda, 0x6b, 0x37, 0x5b};
 static const uint8_t k_payload1[] = "Ludwig von Mises"; /* 16 bytes used */
-static const uint8_t k_payload2[] = "Murray Rothbard"; /* 15 */
-static const uint8_t k_payload3[] = "F. A. Hayek";     /* 11 */
+static const uint8_t k_payload2[] = "Murray Rothbard";  /* 15 */
+static const uint8_t k_payload3[] = "F. A. Hayek";      /* 11 */
 
 static uint8_t g_out[PX_NOISE_MAX_MSG];
 static uint8_t g_pay[PX_NOISE_MAX_MSG];

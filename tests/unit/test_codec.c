@@ -32,7 +32,8 @@ static const uint8_t k_payload[] = {0xde, 0xad, 0xbe, 0xef, 0x00, 0x01};
 
 static const int k_types[] = {PX_MSG_HELLO,   PX_MSG_PING,     PX_MSG_PONG,
                               PX_MSG_PEX_REQ, PX_MSG_PEX_RESP, PX_MSG_GOSSIP,
-                              PX_MSG_REQUEST, PX_MSG_RESPONSE, PX_MSG_BYE};
+                              PX_MSG_REQUEST, PX_MSG_RESPONSE, PX_MSG_BYE,
+                              PX_MSG_DIRECT};
 
 static void fill(uint8_t *p, size_t n, uint8_t seed) {
   for (size_t i = 0; i < n; i++)
@@ -93,6 +94,11 @@ static void make_sample(int type, px_msg_t *m) {
     m->u.bye.code = 17;
     snprintf(m->u.bye.reason, sizeof m->u.bye.reason, "shutting down ~ ok!");
     break;
+  case PX_MSG_DIRECT:
+    m->u.direct.topic = 0xbeef;
+    m->u.direct.payload = k_payload;
+    m->u.direct.payload_len = sizeof k_payload;
+    break;
   default:
     fail_msg("no sample for type %d", type);
   }
@@ -151,6 +157,11 @@ static void assert_msg_equal(const px_msg_t *a, const px_msg_t *b) {
   case PX_MSG_BYE:
     assert_int_equal(a->u.bye.code, b->u.bye.code);
     assert_string_equal(a->u.bye.reason, b->u.bye.reason);
+    break;
+  case PX_MSG_DIRECT:
+    assert_int_equal(a->u.direct.topic, b->u.direct.topic);
+    assert_bytes_equal(a->u.direct.payload, a->u.direct.payload_len,
+                       b->u.direct.payload, b->u.direct.payload_len);
     break;
   }
 }
@@ -433,7 +444,7 @@ static void test_envelope_errors(void **state) {
   uint8_t buf[11] = {0x02, 0x00, 0x01, 1, 2, 3, 4, 5, 6, 7, 8}; /* PING */
   assert_int_equal(px_msg_decode(buf, sizeof buf, 0, &d), 0);
 
-  static const uint16_t bad_types[] = {0, 10, 0x0100, 0xffff};
+  static const uint16_t bad_types[] = {0, 11, 0x0100, 0xffff};
   for (size_t i = 0; i < PX_ARRAY_LEN(bad_types); i++) {
     buf[0] = (uint8_t)bad_types[i];
     buf[1] = (uint8_t)(bad_types[i] >> 8);
@@ -451,7 +462,7 @@ static void test_envelope_errors(void **state) {
   buf[0] = 0x77;
   assert_int_equal(px_msg_decode(buf, sizeof buf, 0, &d), PX_EVERSION);
   /* Unknown type with only the envelope present is still PX_EDECODE. */
-  const uint8_t env[3] = {0x0a, 0x00, 0x01};
+  const uint8_t env[3] = {0x0b, 0x00, 0x01};
   assert_int_equal(decode_copy(env, 3, 0, &d), PX_EDECODE);
 }
 
@@ -695,7 +706,7 @@ static void test_encoder_refuses_invalid(void **state) {
   make_sample(PX_MSG_PING, &m);
   m.type = (px_msg_type_t)0;
   assert_int_equal(px_msg_encode(&m, &b), PX_EINVAL);
-  m.type = (px_msg_type_t)10;
+  m.type = (px_msg_type_t)11;
   assert_int_equal(px_msg_encode(&m, &b), PX_EINVAL);
   assert_int_equal(px_msg_encode(NULL, &b), PX_EINVAL);
   assert_int_equal(px_msg_encode(&m, NULL), PX_EINVAL);
@@ -930,7 +941,8 @@ static void test_type_names(void **state) {
   for (size_t i = 0; i < PX_ARRAY_LEN(names); i++)
     assert_string_equal(px_msg_type_name((int)i + 1), names[i]);
   assert_string_equal(px_msg_type_name(0), "unknown");
-  assert_string_equal(px_msg_type_name(10), "unknown");
+  assert_string_equal(px_msg_type_name(10), "direct");
+  assert_string_equal(px_msg_type_name(11), "unknown");
   assert_string_equal(px_msg_type_name(-1), "unknown");
 }
 

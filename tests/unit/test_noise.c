@@ -36,7 +36,8 @@
 #define MAX_VEC_MSGS 16
 #define MAX_HEX_BYTES 1024
 
-/* ---- vector file ---------------------------------------------------------- */
+/* ---- vector file ----------------------------------------------------------
+ */
 
 typedef struct {
   uint8_t data[MAX_HEX_BYTES];
@@ -48,7 +49,7 @@ typedef struct {
   blob_t init_prologue, init_static, init_ephemeral;
   blob_t resp_prologue, resp_static, resp_ephemeral;
   blob_t handshake_hash; /* len 0 when absent */
-  int handshake_hash_at;  /* after which message it holds (default 3) */
+  int handshake_hash_at; /* after which message it holds (default 3) */
   blob_t payload[MAX_VEC_MSGS], ciphertext[MAX_VEC_MSGS];
   size_t n_payload, n_ciphertext;
 } vector_t;
@@ -74,7 +75,8 @@ static void parse_hex(const char *s, blob_t *b) {
 
 static char *trim(char *s) {
   size_t n;
-  while (*s == ' ' || *s == '\t') s++;
+  while (*s == ' ' || *s == '\t')
+    s++;
   n = strlen(s);
   while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' ||
                s[n - 1] == '\t'))
@@ -176,7 +178,8 @@ static void dump_corpus(const vector_t *v) {
   write_seed(dir, "seed_full", all, 4);
 }
 
-/* ---- helpers --------------------------------------------------------------- */
+/* ---- helpers ---------------------------------------------------------------
+ */
 
 static uint8_t g_buf[PX_NOISE_MAX_MSG];
 static uint8_t g_pay[PX_NOISE_MAX_MSG];
@@ -191,8 +194,8 @@ static size_t pass(px_noise_hs_t *from, px_noise_hs_t *to, const uint8_t *pl,
   size_t mlen = 0, got = 0;
   assert_int_equal(
       px_noise_hs_write(from, pl, plen, g_buf, sizeof g_buf, &mlen), 0);
-  assert_int_equal(
-      px_noise_hs_read(to, g_buf, mlen, g_pay, sizeof g_pay, &got), 0);
+  assert_int_equal(px_noise_hs_read(to, g_buf, mlen, g_pay, sizeof g_pay, &got),
+                   0);
   assert_int_equal(got, plen);
   if (plen) assert_memory_equal(g_pay, pl, plen);
   return mlen;
@@ -204,12 +207,12 @@ static void random_pair(px_noise_hs_t *i, px_noise_hs_t *r,
   size_t plen = prologue ? strlen(prologue) : 0;
   randombytes_buf(si, sizeof si);
   randombytes_buf(sr, sizeof sr);
-  assert_int_equal(px_noise_hs_init(i, 1, (const uint8_t *)prologue, plen, si,
-                                    NULL, NULL),
-                   0);
-  assert_int_equal(px_noise_hs_init(r, 0, (const uint8_t *)prologue, plen, sr,
-                                    NULL, NULL),
-                   0);
+  assert_int_equal(
+      px_noise_hs_init(i, 1, (const uint8_t *)prologue, plen, si, NULL, NULL),
+      0);
+  assert_int_equal(
+      px_noise_hs_init(r, 0, (const uint8_t *)prologue, plen, sr, NULL, NULL),
+      0);
 }
 
 static void full_handshake(px_noise_hs_t *i, px_noise_hs_t *r) {
@@ -220,7 +223,8 @@ static void full_handshake(px_noise_hs_t *i, px_noise_hs_t *r) {
   assert_true(px_noise_hs_done(r));
 }
 
-/* ---- 1. published vectors ------------------------------------------------- */
+/* ---- 1. published vectors -------------------------------------------------
+ */
 
 static void run_vector(const vector_t *v, size_t *msgs_checked,
                        size_t *hashes_checked) {
@@ -252,15 +256,14 @@ static void run_vector(const vector_t *v, size_t *msgs_checked,
     size_t mlen = 0, got = 0;
     assert_true(px_noise_hs_my_turn(w));
     assert_false(px_noise_hs_my_turn(rd));
-    assert_int_equal(px_noise_hs_write(w, v->payload[m].data,
-                                       v->payload[m].len, g_buf, sizeof g_buf,
-                                       &mlen),
+    assert_int_equal(px_noise_hs_write(w, v->payload[m].data, v->payload[m].len,
+                                       g_buf, sizeof g_buf, &mlen),
                      0);
     assert_int_equal(mlen, v->ciphertext[m].len);
     assert_memory_equal(g_buf, v->ciphertext[m].data, mlen);
     assert_int_equal(px_noise_hs_read(rd, v->ciphertext[m].data,
-                                      v->ciphertext[m].len, g_pay,
-                                      sizeof g_pay, &got),
+                                      v->ciphertext[m].len, g_pay, sizeof g_pay,
+                                      &got),
                      0);
     assert_int_equal(got, v->payload[m].len);
     assert_memory_equal(g_pay, v->payload[m].data, got);
@@ -302,8 +305,8 @@ static void run_vector(const vector_t *v, size_t *msgs_checked,
     assert_int_equal(px_noise_encrypt(enc, NULL, 0, pl->data, pl->len, g_buf),
                      0);
     assert_memory_equal(g_buf, ct->data, ct->len);
-    assert_int_equal(
-        px_noise_decrypt(dec, NULL, 0, ct->data, ct->len, g_pay), 0);
+    assert_int_equal(px_noise_decrypt(dec, NULL, 0, ct->data, ct->len, g_pay),
+                     0);
     assert_memory_equal(g_pay, pl->data, pl->len);
     (*msgs_checked)++;
   }
@@ -329,7 +332,8 @@ static void test_published_vectors(void **state) {
   (void)state;
   n = load_vectors(vecs, PX_ARRAY_LEN(vecs));
   assert_int_equal(n, 3);
-  for (size_t i = 0; i < n; i++) run_vector(&vecs[i], &msgs, &hashes);
+  for (size_t i = 0; i < n; i++)
+    run_vector(&vecs[i], &msgs, &hashes);
   /* cacophony 3 + 3 messages, snow 3 + 2, noise-c 3 + 3; hashes from
    * cacophony (after message 2) and noise-c (final) */
   assert_int_equal(msgs, 17);
@@ -337,7 +341,8 @@ static void test_published_vectors(void **state) {
   dump_corpus(&vecs[0]);
 }
 
-/* ---- 2. properties --------------------------------------------------------- */
+/* ---- 2. properties ---------------------------------------------------------
+ */
 
 static void test_random_handshake_and_transport(void **state) {
   px_noise_hs_t ini, res;
@@ -366,12 +371,10 @@ static void test_random_handshake_and_transport(void **state) {
     }
     /* in place, with associated data */
     memcpy(ct, "hello plexus", 12);
-    assert_int_equal(px_noise_encrypt(&r_send, (const uint8_t *)"ad", 2, ct,
-                                      12, ct),
-                     0);
-    assert_int_equal(px_noise_decrypt(&i_recv, (const uint8_t *)"ad", 2, ct,
-                                      28, ct),
-                     0);
+    assert_int_equal(
+        px_noise_encrypt(&r_send, (const uint8_t *)"ad", 2, ct, 12, ct), 0);
+    assert_int_equal(
+        px_noise_decrypt(&i_recv, (const uint8_t *)"ad", 2, ct, 28, ct), 0);
     assert_memory_equal(ct, "hello plexus", 12);
     assert_int_equal(i_send.n, r_recv.n);
     assert_int_equal(r_send.n, i_recv.n);
@@ -428,8 +431,8 @@ static void test_tampered_handshake(void **state) {
   for (size_t pos = 0; pos < 96 + 5; pos++) {
     random_pair(&ini, &res, "p");
     pass(&ini, &res, NULL, 0);
-    assert_int_equal(px_noise_hs_write(&res, (const uint8_t *)"hello", 5,
-                                       g_buf, sizeof g_buf, &mlen),
+    assert_int_equal(px_noise_hs_write(&res, (const uint8_t *)"hello", 5, g_buf,
+                                       sizeof g_buf, &mlen),
                      0);
     g_buf[pos] ^= 0x80;
     int rc = px_noise_hs_read(&ini, g_buf, mlen, g_pay, sizeof g_pay, &got);
@@ -480,9 +483,8 @@ static void test_tampered_handshake(void **state) {
   pass(&res, &ini, NULL, 0);
   assert_int_equal(px_noise_hs_write(&ini, NULL, 0, g_buf, sizeof g_buf, &mlen),
                    0);
-  assert_int_equal(
-      px_noise_hs_read(&res, g_buf, 63, g_pay, sizeof g_pay, &got),
-      PX_EHANDSHAKE);
+  assert_int_equal(px_noise_hs_read(&res, g_buf, 63, g_pay, sizeof g_pay, &got),
+                   PX_EHANDSHAKE);
   /* Extra bytes on message 2 become "payload" and break the tag. */
   random_pair(&ini, &res, "p");
   pass(&ini, &res, NULL, 0);
@@ -508,15 +510,15 @@ static void test_tampered_transport(void **state) {
   assert_int_equal(px_noise_encrypt(&i_send, NULL, 0, msg, sizeof msg, ct), 0);
   for (size_t pos = 0; pos < sizeof ct; pos++) {
     ct[pos] ^= 0x10;
-    assert_int_equal(
-        px_noise_decrypt(&r_recv, NULL, 0, ct, sizeof ct, out), PX_EAUTH);
+    assert_int_equal(px_noise_decrypt(&r_recv, NULL, 0, ct, sizeof ct, out),
+                     PX_EAUTH);
     ct[pos] ^= 0x10;
   }
   assert_int_equal(r_recv.n, 0); /* failures do not consume nonces */
   /* wrong associated data, truncation */
-  assert_int_equal(px_noise_decrypt(&r_recv, (const uint8_t *)"x", 1, ct,
-                                    sizeof ct, out),
-                   PX_EAUTH);
+  assert_int_equal(
+      px_noise_decrypt(&r_recv, (const uint8_t *)"x", 1, ct, sizeof ct, out),
+      PX_EAUTH);
   assert_int_equal(px_noise_decrypt(&r_recv, NULL, 0, ct, 15, out), PX_EAUTH);
   assert_int_equal(px_noise_decrypt(&r_recv, NULL, 0, ct, sizeof ct - 1, out),
                    PX_EAUTH);
@@ -541,9 +543,8 @@ static void test_out_of_order(void **state) {
   random_pair(&ini, &res, NULL);
 
   /* an uninitialised state does nothing */
-  assert_int_equal(px_noise_hs_write(&zero, NULL, 0, g_buf, sizeof g_buf,
-                                     &mlen),
-                   PX_ESTATE);
+  assert_int_equal(
+      px_noise_hs_write(&zero, NULL, 0, g_buf, sizeof g_buf, &mlen), PX_ESTATE);
   assert_int_equal(
       px_noise_hs_read(&zero, g_buf, 32, g_pay, sizeof g_pay, &got), PX_ESTATE);
   /* the responder speaks second, the initiator first */
@@ -595,8 +596,8 @@ static void test_oversize(void **state) {
 
   random_pair(&ini, &res, NULL);
   /* message 1: 32 + payload <= 65535 */
-  assert_int_equal(px_noise_hs_write(&ini, big, PX_NOISE_MAX_MSG - 32 + 1,
-                                     big, sizeof big, &mlen),
+  assert_int_equal(px_noise_hs_write(&ini, big, PX_NOISE_MAX_MSG - 32 + 1, big,
+                                     sizeof big, &mlen),
                    PX_ETOOBIG);
   /* too small an output buffer is the caller's error and changes nothing */
   assert_int_equal(px_noise_hs_write(&ini, g_pay, 10, g_buf, 41, &mlen),
@@ -759,9 +760,8 @@ static void test_rekey(void **state) {
   saved = r_recv;
   assert_int_equal(px_noise_cipher_rekey(&i_send), 0);
   assert_int_equal(i_send.n, 0); /* n unchanged */
-  assert_int_equal(px_noise_encrypt(&i_send, NULL, 0,
-                                    (const uint8_t *)"hello", 5, ct),
-                   0);
+  assert_int_equal(
+      px_noise_encrypt(&i_send, NULL, 0, (const uint8_t *)"hello", 5, ct), 0);
   assert_int_equal(px_noise_decrypt(&saved, NULL, 0, ct, 21, out), PX_EAUTH);
   assert_int_equal(px_noise_cipher_rekey(&r_recv), 0);
   assert_int_equal(px_noise_decrypt(&r_recv, NULL, 0, ct, 21, out), 0);
