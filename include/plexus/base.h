@@ -148,7 +148,8 @@ uint64_t px_time_mono_ms(void);
 uint64_t px_time_mono_ns(void);
 uint64_t px_time_wall_ms(void); /* for logs and displays only */
 
-/* ---- deterministic RNG ----------------------------------------------------- */
+/* ---- deterministic RNG -----------------------------------------------------
+ */
 
 typedef struct {
   uint64_t s[4];

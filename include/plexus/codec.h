@@ -91,13 +91,13 @@ int px_reader_finish(px_reader_t *r);
 /* ---- the p2p message set ----------------------------------------------- */
 
 #define PX_MSG_VERSION 1
-#define PX_ADDR_MAX 64       /* "host:port" incl. NUL */
-#define PX_NETWORK_MAX 32    /* network name incl. NUL */
-#define PX_PEX_MAX 64        /* peers in one PEX response */
-#define PX_REASON_MAX 128    /* BYE text incl. NUL */
+#define PX_ADDR_MAX 64    /* "host:port" incl. NUL */
+#define PX_NETWORK_MAX 32 /* network name incl. NUL */
+#define PX_PEX_MAX 64     /* peers in one PEX response */
+#define PX_REASON_MAX 128 /* BYE text incl. NUL */
 
 typedef enum {
-  PX_MSG_HELLO = 1,     /* Noise handshake payload: identity binding */
+  PX_MSG_HELLO = 1, /* Noise handshake payload: identity binding */
   PX_MSG_PING = 2,
   PX_MSG_PONG = 3,
   PX_MSG_PEX_REQ = 4,
@@ -106,7 +106,7 @@ typedef enum {
   PX_MSG_REQUEST = 7,
   PX_MSG_RESPONSE = 8,
   PX_MSG_BYE = 9,
-  PX_MSG_DIRECT = 10,   /* one-way message to one peer (bulk data) */
+  PX_MSG_DIRECT = 10, /* one-way message to one peer (bulk data) */
 } px_msg_type_t;
 
 /* HELLO is carried inside the encrypted payloads of Noise XX messages 2
@@ -114,11 +114,11 @@ typedef enum {
  * node's Ed25519 identity, as libp2p's noise spec does: sig is the Ed25519
  * signature by node_pk over "plexus-noise-static-key:" || noise_static_pk. */
 typedef struct {
-  uint32_t proto;                 /* protocol version, currently 1 */
-  uint8_t node_pk[32];            /* Ed25519 identity */
-  uint8_t sig[64];                /* binding signature */
-  char network[PX_NETWORK_MAX];   /* network name: peers on others are refused */
-  char listen[PX_ADDR_MAX];       /* where this node accepts peers ("" none) */
+  uint32_t proto;               /* protocol version, currently 1 */
+  uint8_t node_pk[32];          /* Ed25519 identity */
+  uint8_t sig[64];              /* binding signature */
+  char network[PX_NETWORK_MAX]; /* network name: peers on others are refused */
+  char listen[PX_ADDR_MAX];     /* where this node accepts peers ("" none) */
 } px_msg_hello_t;
 
 typedef struct {

@@ -85,8 +85,8 @@ px_p2p_t *px_node_p2p(px_node_t *n);
 
 /* Fill cfg with p2p settings from a config (used by px_node_open; exposed
  * for tests).  Unknown p2p.* keys are an error (typos are not ignored). */
-int px_node_p2p_config(const px_config_t *c, px_p2p_config_t *out,
-                       char *errmsg, size_t errcap);
+int px_node_p2p_config(const px_config_t *c, px_p2p_config_t *out, char *errmsg,
+                       size_t errcap);
 
 /* Connect to a running node's control socket, send one command line and
  * read the one-line reply into *reply (heap, caller frees with px_free).

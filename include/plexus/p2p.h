@@ -49,70 +49,70 @@ extern "C" {
 typedef void (*px_p2p_rng_fn)(void *ud, uint8_t *out, size_t n);
 
 typedef struct {
-  px_keypair_t identity;          /* the node's Ed25519 key (copied) */
-  char network[PX_NETWORK_MAX];   /* peers on another network are refused */
-  char listen[PX_ADDR_MAX];       /* advertised address ("" = none) */
-  size_t max_msg;                 /* application message cap */
-  uint32_t max_inbound;           /* established inbound peers */
-  uint32_t max_outbound;          /* established outbound peers */
-  uint32_t target_outbound;       /* dial until this many outbound */
-  uint32_t max_pending;           /* connections still handshaking */
+  px_keypair_t identity;        /* the node's Ed25519 key (copied) */
+  char network[PX_NETWORK_MAX]; /* peers on another network are refused */
+  char listen[PX_ADDR_MAX];     /* advertised address ("" = none) */
+  size_t max_msg;               /* application message cap */
+  uint32_t max_inbound;         /* established inbound peers */
+  uint32_t max_outbound;        /* established outbound peers */
+  uint32_t target_outbound;     /* dial until this many outbound */
+  uint32_t max_pending;         /* connections still handshaking */
   uint64_t handshake_timeout_ms;
-  uint64_t idle_timeout_ms;       /* nothing received for this long: drop */
+  uint64_t idle_timeout_ms; /* nothing received for this long: drop */
   uint64_t ping_interval_ms;
   uint64_t pex_interval_ms;
   uint64_t reconnect_min_ms, reconnect_max_ms;
-  uint64_t ban_ms;                /* how long a ban lasts */
-  uint32_t ban_strikes;           /* misbehaviours before a ban */
-  int ban_ip;                     /* ban by IP for pre-auth failures */
-  uint32_t rate_msgs;             /* per-peer messages per second */
-  uint64_t rate_bytes;            /* per-peer bytes per second */
-  uint8_t gossip_ttl;             /* hops a new message may travel */
-  uint32_t gossip_fanout;         /* peers each message is forwarded to */
-  uint32_t seen_cap;              /* seen-cache entries */
+  uint64_t ban_ms;        /* how long a ban lasts */
+  uint32_t ban_strikes;   /* misbehaviours before a ban */
+  int ban_ip;             /* ban by IP for pre-auth failures */
+  uint32_t rate_msgs;     /* per-peer messages per second */
+  uint64_t rate_bytes;    /* per-peer bytes per second */
+  uint8_t gossip_ttl;     /* hops a new message may travel */
+  uint32_t gossip_fanout; /* peers each message is forwarded to */
+  uint32_t seen_cap;      /* seen-cache entries */
   uint64_t seen_ttl_ms;
-  uint64_t request_timeout_ms;    /* default for px_p2p_request */
-  px_p2p_rng_fn rng;              /* NULL: libsodium's CSPRNG */
+  uint64_t request_timeout_ms; /* default for px_p2p_request */
+  px_p2p_rng_fn rng;           /* NULL: libsodium's CSPRNG */
   void *rng_ud;
-  uint64_t seed;                  /* seeds fan-out choice and jitter */
+  uint64_t seed; /* seeds fan-out choice and jitter */
 } px_p2p_config_t;
 
 /* Fill cfg with the defaults documented in docs/config.md. */
 void px_p2p_config_default(px_p2p_config_t *cfg);
 
 typedef enum {
-  PX_P2P_FX_SEND = 1,    /* write data to conn */
-  PX_P2P_FX_CLOSE,       /* close conn (after flushing queued sends) */
-  PX_P2P_FX_DIAL,        /* open a TCP connection to addr as conn */
-  PX_P2P_FX_PEER_UP,     /* handshake done: peer is node_pk on conn */
-  PX_P2P_FX_PEER_DOWN,   /* peer node_pk left (err says why) */
-  PX_P2P_FX_GOSSIP,      /* deliver a gossip message (once per id) */
-  PX_P2P_FX_REQUEST,     /* a peer asks: answer with px_p2p_respond */
-  PX_P2P_FX_RESPONSE,    /* the answer (or PX_ETIMEOUT) to our request */
-  PX_P2P_FX_DIRECT,      /* a one-way message from node_pk */
+  PX_P2P_FX_SEND = 1,  /* write data to conn */
+  PX_P2P_FX_CLOSE,     /* close conn (after flushing queued sends) */
+  PX_P2P_FX_DIAL,      /* open a TCP connection to addr as conn */
+  PX_P2P_FX_PEER_UP,   /* handshake done: peer is node_pk on conn */
+  PX_P2P_FX_PEER_DOWN, /* peer node_pk left (err says why) */
+  PX_P2P_FX_GOSSIP,    /* deliver a gossip message (once per id) */
+  PX_P2P_FX_REQUEST,   /* a peer asks: answer with px_p2p_respond */
+  PX_P2P_FX_RESPONSE,  /* the answer (or PX_ETIMEOUT) to our request */
+  PX_P2P_FX_DIRECT,    /* a one-way message from node_pk */
 } px_p2p_fx_kind_t;
 
 typedef struct {
   px_p2p_fx_kind_t kind;
   uint64_t conn;
-  int err;                       /* CLOSE/PEER_DOWN: reason; RESPONSE: status */
-  uint8_t node_pk[PX_PK_LEN];    /* PEER_UP/DOWN, GOSSIP source, REQUEST */
-  char addr[PX_ADDR_MAX];        /* DIAL target; PEER_UP remote address */
-  uint16_t topic;                /* GOSSIP, DIRECT */
-  uint8_t origin[PX_PK_LEN];     /* GOSSIP origin */
-  uint8_t id[PX_HASH_LEN];       /* GOSSIP message id */
-  uint64_t req_id;               /* REQUEST/RESPONSE */
-  uint16_t method;               /* REQUEST */
-  int inbound;                   /* PEER_UP */
-  px_buf_t data;                 /* SEND bytes, GOSSIP/REQUEST/RESPONSE payload */
+  int err;                    /* CLOSE/PEER_DOWN: reason; RESPONSE: status */
+  uint8_t node_pk[PX_PK_LEN]; /* PEER_UP/DOWN, GOSSIP source, REQUEST */
+  char addr[PX_ADDR_MAX];     /* DIAL target; PEER_UP remote address */
+  uint16_t topic;             /* GOSSIP, DIRECT */
+  uint8_t origin[PX_PK_LEN];  /* GOSSIP origin */
+  uint8_t id[PX_HASH_LEN];    /* GOSSIP message id */
+  uint64_t req_id;            /* REQUEST/RESPONSE */
+  uint16_t method;            /* REQUEST */
+  int inbound;                /* PEER_UP */
+  px_buf_t data;              /* SEND bytes, GOSSIP/REQUEST/RESPONSE payload */
 } px_p2p_fx_t;
 
 typedef struct px_p2p px_p2p_t;
 
 typedef struct {
   uint8_t node_pk[PX_PK_LEN];
-  char addr[PX_ADDR_MAX];        /* advertised listen address */
-  char remote[PX_ADDR_MAX];      /* socket's remote address */
+  char addr[PX_ADDR_MAX];   /* advertised listen address */
+  char remote[PX_ADDR_MAX]; /* socket's remote address */
   int inbound;
   uint64_t conn;
   uint64_t connected_ms;
@@ -122,7 +122,7 @@ typedef struct {
 
 typedef struct {
   uint64_t conns_total, handshakes_ok, handshakes_failed;
-  uint64_t drops_by_reason[32];  /* indexed by -err (PX_E codes) */
+  uint64_t drops_by_reason[32]; /* indexed by -err (PX_E codes) */
   uint64_t bans;
   uint64_t gossip_delivered, gossip_duplicates, gossip_forwarded;
   uint64_t direct_in, direct_out;
@@ -151,8 +151,8 @@ void px_p2p_on_dialed(px_p2p_t *p, uint64_t conn, const char *remote,
                       uint64_t now);
 void px_p2p_on_dial_failed(px_p2p_t *p, uint64_t conn, int err, uint64_t now);
 /* Bytes arrived on conn. */
-void px_p2p_on_data(px_p2p_t *p, uint64_t conn, const uint8_t *data,
-                    size_t n, uint64_t now);
+void px_p2p_on_data(px_p2p_t *p, uint64_t conn, const uint8_t *data, size_t n,
+                    uint64_t now);
 /* The connection is gone (peer closed, I/O error, or our CLOSE done). */
 void px_p2p_on_closed(px_p2p_t *p, uint64_t conn, int err, uint64_t now);
 /* Time passed: handles timeouts, pings, PEX, reconnects, expiry. */
@@ -163,8 +163,8 @@ uint64_t px_p2p_next_deadline(const px_p2p_t *p, uint64_t now);
 /* ---- commands from the application ---- */
 
 /* Gossip a new message to the network; id_out (optional) gets its id. */
-int px_p2p_broadcast(px_p2p_t *p, uint16_t topic, const void *payload,
-                     size_t n, uint64_t now, uint8_t id_out[PX_HASH_LEN]);
+int px_p2p_broadcast(px_p2p_t *p, uint16_t topic, const void *payload, size_t n,
+                     uint64_t now, uint8_t id_out[PX_HASH_LEN]);
 /* Send a request to a connected peer; the answer arrives as a RESPONSE
  * effect with the same req_id (status PX_ETIMEOUT after timeout_ms, or
  * PX_ECLOSED if the peer leaves).  timeout_ms 0 means the default. */
@@ -176,8 +176,7 @@ int px_p2p_request(px_p2p_t *p, const uint8_t node_pk[PX_PK_LEN],
 int px_p2p_send(px_p2p_t *p, const uint8_t node_pk[PX_PK_LEN], uint16_t topic,
                 const void *payload, size_t n);
 int px_p2p_respond(px_p2p_t *p, const uint8_t node_pk[PX_PK_LEN],
-                   uint64_t req_id, int status, const void *payload,
-                   size_t n);
+                   uint64_t req_id, int status, const void *payload, size_t n);
 /* Close every connection politely (BYE) — for shutdown. */
 void px_p2p_shutdown(px_p2p_t *p, uint64_t now);
 

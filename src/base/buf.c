@@ -33,7 +33,8 @@ int px_buf_reserve(px_buf_t *b, size_t n) {
   size_t need = b->len + n;
   if (need <= b->cap) return 0;
   size_t ncap = b->cap ? b->cap : 64;
-  while (ncap < need) ncap = (ncap > SIZE_MAX / 2) ? need : ncap * 2;
+  while (ncap < need)
+    ncap = (ncap > SIZE_MAX / 2) ? need : ncap * 2;
   if (ncap > b->max && b->max != SIZE_MAX) ncap = PX_MAX(need, b->max);
   uint8_t *p = px_realloc(b->data, ncap);
   if (!p) return PX_ENOMEM;

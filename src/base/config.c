@@ -107,8 +107,10 @@ int px_config_get_bool(const px_config_t *c, const char *key, int def,
 }
 
 static void trim(const char **s, const char **e) {
-  while (*s < *e && isspace((unsigned char)**s)) (*s)++;
-  while (*e > *s && isspace((unsigned char)(*e)[-1])) (*e)--;
+  while (*s < *e && isspace((unsigned char)**s))
+    (*s)++;
+  while (*e > *s && isspace((unsigned char)(*e)[-1]))
+    (*e)--;
 }
 
 int px_config_parse(px_config_t *c, const char *text, size_t len,
@@ -178,7 +180,8 @@ int px_config_load_file(px_config_t *c, const char *path, int *line_out) {
 int px_config_write_file(const px_config_t *c, const char *path) {
   px_buf_t b;
   px_buf_init(&b, 1 << 20);
-  int rc = px_buf_printf(&b, "# Plexus node configuration (see docs/config.md)\n");
+  int rc =
+      px_buf_printf(&b, "# Plexus node configuration (see docs/config.md)\n");
   for (size_t i = 0; i < c->n && !rc; i++)
     rc = px_buf_printf(&b, "%s = %s\n", c->entries[i].key, c->entries[i].value);
   if (!rc) rc = px_file_write_atomic(path, b.data, b.len, 0644);

@@ -41,10 +41,10 @@ void px_log(px_log_level_t lvl, const char *module, const char *fmt, ...) {
   time_t secs = (time_t)(ms / 1000);
   struct tm tm;
   gmtime_r(&secs, &tm);
-  int n = snprintf(line, sizeof line, "%02d:%02d:%02d.%03u %s %s%s%s%s: ",
-                   tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ms % 1000),
-                   tags[lvl], g_prefix[0] ? "[" : "", g_prefix,
-                   g_prefix[0] ? "] " : "", module);
+  int n = snprintf(
+      line, sizeof line, "%02d:%02d:%02d.%03u %s %s%s%s%s: ", tm.tm_hour,
+      tm.tm_min, tm.tm_sec, (unsigned)(ms % 1000), tags[lvl],
+      g_prefix[0] ? "[" : "", g_prefix, g_prefix[0] ? "] " : "", module);
   if (n < 0) return;
   if ((size_t)n >= sizeof line) n = (int)sizeof line - 1;
   va_list ap;

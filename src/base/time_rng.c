@@ -34,7 +34,8 @@ static uint64_t splitmix64(uint64_t *x) {
 
 void px_rng_seed(px_rng_t *r, uint64_t seed) {
   uint64_t x = seed;
-  for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+  for (int i = 0; i < 4; i++)
+    r->s[i] = splitmix64(&x);
 }
 
 static inline uint64_t rotl(uint64_t x, int k) {

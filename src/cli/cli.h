@@ -9,8 +9,8 @@
 #define PX_CLI_VERSION "0.1.0"
 
 typedef struct {
-  px_config_t opts;      /* every --key value given */
-  const char *pos[16];   /* positional arguments */
+  px_config_t opts;    /* every --key value given */
+  const char *pos[16]; /* positional arguments */
   size_t npos;
 } px_cli_args_t;
 

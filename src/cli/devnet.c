@@ -43,7 +43,8 @@ void px_cli_json_field(const char *json, const char *key, char *out,
   size_t n = 0;
   if (*p == '"') {
     p++;
-    while (*p && *p != '"' && n + 1 < cap) out[n++] = *p++;
+    while (*p && *p != '"' && n + 1 < cap)
+      out[n++] = *p++;
   } else {
     while (*p && *p != ',' && *p != '}' && *p != ']' && n + 1 < cap)
       out[n++] = *p++;
@@ -58,8 +59,9 @@ void px_cli_print_status(FILE *f, const char *json) {
   px_cli_json_field(json, "network", net, sizeof net);
   px_cli_json_field(json, "peer_count", count, sizeof count);
   px_cli_json_field(json, "uptime_ms", up, sizeof up);
-  fprintf(f, "node     %s\nnetwork  %s\nlisten   %s\nuptime   %s ms\npeers    %s\n",
-          id, net, listen, up, count);
+  fprintf(
+      f, "node     %s\nnetwork  %s\nlisten   %s\nuptime   %s ms\npeers    %s\n",
+      id, net, listen, up, count);
   const char *p = strstr(json, "\"peers\":[");
   while (p && (p = strstr(p, "{\"node_id\":")) != NULL) {
     char pid[80], addr[80], remote[80], inb[8], rtt[16];
@@ -100,7 +102,8 @@ static long read_pid(const char *dir) {
   uint8_t *d;
   size_t n;
   if (px_file_read_all(path, 64, &d, &n)) return 0;
-  while (n && (d[n - 1] == '\n' || d[n - 1] == ' ')) d[--n] = 0;
+  while (n && (d[n - 1] == '\n' || d[n - 1] == ' '))
+    d[--n] = 0;
   uint64_t v = 0;
   int rc = px_parse_u64((char *)d, &v);
   px_free(d);
@@ -134,7 +137,8 @@ static int free_ports(int n, unsigned *ports) {
     }
     ports[k] = ntohs(sa.sin_port);
   }
-  for (int i = 0; i < k; i++) close(fds[i]);
+  for (int i = 0; i < k; i++)
+    close(fds[i]);
   return rc;
 }
 
@@ -196,7 +200,8 @@ static int devnet_up(px_cli_args_t *a, const char *home) {
   int existing = 0;
   if (read_meta(home, &existing) == 0 && existing != (int)nodes) {
     if (px_config_get(&a->opts, "nodes")) {
-      fprintf(stderr, "plexus: %s holds a devnet of %d nodes; run `plexus "
+      fprintf(stderr,
+              "plexus: %s holds a devnet of %d nodes; run `plexus "
               "devnet down --home %s` and remove it to make a new one\n",
               home, existing, home);
       return 1;
@@ -211,7 +216,8 @@ static int devnet_up(px_cli_args_t *a, const char *home) {
   if (!existing) {
     unsigned ports[DEVNET_MAX_NODES];
     if (base) {
-      for (uint64_t i = 0; i < nodes; i++) ports[i] = (unsigned)(base + i);
+      for (uint64_t i = 0; i < nodes; i++)
+        ports[i] = (unsigned)(base + i);
     } else if (free_ports((int)nodes, ports)) {
       fprintf(stderr, "plexus: cannot find free loopback ports\n");
       return 1;
@@ -236,7 +242,8 @@ static int devnet_up(px_cli_args_t *a, const char *home) {
       /* Flags given to `devnet up` apply to every node's config. */
       for (size_t e = 0; e < a->opts.n; e++)
         if (strchr(a->opts.entries[e].key, '.'))
-          px_config_set(&c, a->opts.entries[e].key, a->opts.entries[e].value, 0);
+          px_config_set(&c, a->opts.entries[e].key, a->opts.entries[e].value,
+                        0);
       char id[PX_NODE_ID_HEX_LEN];
       rc = px_node_init_home(dir, &c, id);
       if (rc && rc != PX_EEXIST) {
@@ -287,8 +294,9 @@ static int devnet_up(px_cli_args_t *a, const char *home) {
     uint64_t el_ms = px_time_mono_ms() - t0;
     if (ready == (int)nodes) {
       printf("devnet: all %llu nodes running, each connected to the other %llu "
-             "(%.1f s)\n", (unsigned long long)nodes,
-             (unsigned long long)(nodes - 1), el_ms / 1000.0);
+             "(%.1f s)\n",
+             (unsigned long long)nodes, (unsigned long long)(nodes - 1),
+             el_ms / 1000.0);
       return 0;
     }
     if (el_ms - last_print >= 1000) {
@@ -299,8 +307,10 @@ static int devnet_up(px_cli_args_t *a, const char *home) {
       last_print = el_ms;
     }
     if (el_ms > timeout_s * 1000) {
-      fprintf(stderr, "plexus: devnet did not converge in %llu s; see "
-              "%s/node*/node.log\n", (unsigned long long)timeout_s, home);
+      fprintf(stderr,
+              "plexus: devnet did not converge in %llu s; see "
+              "%s/node*/node.log\n",
+              (unsigned long long)timeout_s, home);
       return 1;
     }
     usleep(100 * 1000);
@@ -310,8 +320,10 @@ static int devnet_up(px_cli_args_t *a, const char *home) {
 static int devnet_status(px_cli_args_t *a, const char *home) {
   int nodes;
   if (read_meta(home, &nodes)) {
-    fprintf(stderr, "plexus: no devnet in %s (create one with `plexus devnet "
-            "up --nodes N --home %s`)\n", home, home);
+    fprintf(stderr,
+            "plexus: no devnet in %s (create one with `plexus devnet "
+            "up --nodes N --home %s`)\n",
+            home, home);
     return 1;
   }
   int json = 0;
@@ -386,8 +398,8 @@ static int devnet_down(const char *home) {
 
 int px_cli_devnet(const char *sub, px_cli_args_t *a, const char *argv0) {
   (void)argv0;
-  static const char *const ok[] = {"home", "nodes", "base-port", "json",
-                                   "timeout", NULL};
+  static const char *const ok[] = {"home", "nodes",   "base-port",
+                                   "json", "timeout", NULL};
   if (px_cli_check_opts(a, ok, 1)) return 2;
   const char *home = px_cli_home(a);
   if (!home) return 2;

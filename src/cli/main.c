@@ -25,24 +25,27 @@
 #include "base/px_internal.h"
 
 static int usage(FILE *f) {
-  fprintf(f,
-          "usage: plexus COMMAND [OPTIONS]\n"
-          "\n"
-          "commands:\n"
-          "  init    --home DIR [--OPTION VALUE...]  create a node home (key, config)\n"
-          "  keygen  [--home DIR | --out FILE]       make a key, print the node id\n"
-          "  node    --home DIR [--OPTION VALUE...]  run a node (Ctrl-C stops it)\n"
-          "  status  --home DIR [--json]             show a running node's peers\n"
-          "  gossip  --home DIR [--topic N] TEXT     gossip TEXT to the network\n"
-          "  request --home DIR --peer ID TEXT       echo request to a peer\n"
-          "  stop    --home DIR                      stop a running node\n"
-          "  devnet  up --nodes N --home DIR [--base-port P]\n"
-          "  devnet  status --home DIR [--json]\n"
-          "  devnet  down --home DIR\n"
-          "  version                                 print the version\n"
-          "\n"
-          "OPTIONs are configuration keys (docs/config.md), e.g. --p2p.listen\n"
-          "127.0.0.1:7100, --p2p.bootstrap 127.0.0.1:7101, --log.level debug.\n");
+  fprintf(
+      f,
+      "usage: plexus COMMAND [OPTIONS]\n"
+      "\n"
+      "commands:\n"
+      "  init    --home DIR [--OPTION VALUE...]  create a node home (key, "
+      "config)\n"
+      "  keygen  [--home DIR | --out FILE]       make a key, print the node "
+      "id\n"
+      "  node    --home DIR [--OPTION VALUE...]  run a node (Ctrl-C stops it)\n"
+      "  status  --home DIR [--json]             show a running node's peers\n"
+      "  gossip  --home DIR [--topic N] TEXT     gossip TEXT to the network\n"
+      "  request --home DIR --peer ID TEXT       echo request to a peer\n"
+      "  stop    --home DIR                      stop a running node\n"
+      "  devnet  up --nodes N --home DIR [--base-port P]\n"
+      "  devnet  status --home DIR [--json]\n"
+      "  devnet  down --home DIR\n"
+      "  version                                 print the version\n"
+      "\n"
+      "OPTIONs are configuration keys (docs/config.md), e.g. --p2p.listen\n"
+      "127.0.0.1:7100, --p2p.bootstrap 127.0.0.1:7101, --log.level debug.\n");
   return f == stderr ? 2 : 0;
 }
 
@@ -129,12 +132,14 @@ static int cmd_init(px_cli_args_t *a) {
   char id[PX_NODE_ID_HEX_LEN];
   int rc = px_node_init_home(home, &flags, id);
   if (rc == PX_EEXIST) {
-    fprintf(stderr, "plexus: %s already holds a node config; use another --home\n",
+    fprintf(stderr,
+            "plexus: %s already holds a node config; use another --home\n",
             home);
     return 1;
   }
   if (rc) {
-    fprintf(stderr, "plexus: cannot initialise %s: %s\n", home, px_strerror(rc));
+    fprintf(stderr, "plexus: cannot initialise %s: %s\n", home,
+            px_strerror(rc));
     return 1;
   }
   printf("initialised %s\nnode id: %s\n", home, id);
@@ -166,8 +171,10 @@ static int cmd_keygen(px_cli_args_t *a) {
     px_config_get_bool(&a->opts, "force", 0, &force);
     int rc = px_keyfile_write(out, &kp, force);
     if (rc == PX_EEXIST) {
-      fprintf(stderr, "plexus: %s exists; refusing to overwrite a key (--force "
-                      "replaces it)\n", out);
+      fprintf(stderr,
+              "plexus: %s exists; refusing to overwrite a key (--force "
+              "replaces it)\n",
+              out);
       px_key_wipe(&kp);
       return 1;
     }
@@ -207,8 +214,10 @@ static int cmd_node(px_cli_args_t *a) {
 int px_cli_control(const char *home, const char *cmd, char **reply) {
   int rc = px_node_control(home, cmd, reply, 15000);
   if (rc == PX_ENOENT) {
-    fprintf(stderr, "plexus: no node is running in %s (start one with `plexus "
-                    "node --home %s`)\n", home, home);
+    fprintf(stderr,
+            "plexus: no node is running in %s (start one with `plexus "
+            "node --home %s`)\n",
+            home, home);
   } else if (rc) {
     fprintf(stderr, "plexus: cannot reach the node in %s: %s\n", home,
             px_strerror(rc));
@@ -243,7 +252,8 @@ static int cmd_gossip(px_cli_args_t *a) {
   const char *home = px_cli_home(a);
   if (!home) return 2;
   if (a->npos != 1) {
-    fprintf(stderr, "plexus: usage: plexus gossip --home DIR [--topic N] TEXT\n");
+    fprintf(stderr,
+            "plexus: usage: plexus gossip --home DIR [--topic N] TEXT\n");
     return 2;
   }
   uint64_t topic = 1;
@@ -276,7 +286,8 @@ static int cmd_request(px_cli_args_t *a) {
   const char *peer = px_config_get(&a->opts, "peer");
   if (!home) return 2;
   if (!peer || a->npos != 1 || strchr(a->pos[0], '\n')) {
-    fprintf(stderr, "plexus: usage: plexus request --home DIR --peer NODE_ID TEXT\n");
+    fprintf(stderr,
+            "plexus: usage: plexus request --home DIR --peer NODE_ID TEXT\n");
     return 2;
   }
   px_buf_t cmd;

@@ -118,14 +118,30 @@ static int cfg_u64(const px_config_t *c, const char *key, uint64_t *dst,
 int px_node_p2p_config(const px_config_t *c, px_p2p_config_t *o, char *errmsg,
                        size_t errcap) {
   static const char *known[] = {
-      "p2p.listen",          "p2p.bootstrap",       "p2p.network",
-      "p2p.max_msg",         "p2p.max_inbound",     "p2p.max_outbound",
-      "p2p.target_outbound", "p2p.max_pending",     "p2p.handshake_timeout_ms",
-      "p2p.idle_timeout_ms", "p2p.ping_interval_ms", "p2p.pex_interval_ms",
-      "p2p.reconnect_min_ms", "p2p.reconnect_max_ms", "p2p.ban_ms",
-      "p2p.ban_strikes",     "p2p.ban_ip",          "p2p.rate_msgs",
-      "p2p.rate_bytes",      "p2p.gossip_ttl",      "p2p.gossip_fanout",
-      "p2p.seen_cap",        "p2p.seen_ttl_ms",     "p2p.request_timeout_ms",
+      "p2p.listen",
+      "p2p.bootstrap",
+      "p2p.network",
+      "p2p.max_msg",
+      "p2p.max_inbound",
+      "p2p.max_outbound",
+      "p2p.target_outbound",
+      "p2p.max_pending",
+      "p2p.handshake_timeout_ms",
+      "p2p.idle_timeout_ms",
+      "p2p.ping_interval_ms",
+      "p2p.pex_interval_ms",
+      "p2p.reconnect_min_ms",
+      "p2p.reconnect_max_ms",
+      "p2p.ban_ms",
+      "p2p.ban_strikes",
+      "p2p.ban_ip",
+      "p2p.rate_msgs",
+      "p2p.rate_bytes",
+      "p2p.gossip_ttl",
+      "p2p.gossip_fanout",
+      "p2p.seen_cap",
+      "p2p.seen_ttl_ms",
+      "p2p.request_timeout_ms",
   };
   px_p2p_config_default(o);
   for (size_t i = 0; i < c->n; i++) {
@@ -556,8 +572,8 @@ static void json_str(px_buf_t *b, const char *s, size_t n) {
 static void ctl_error(ctl_t *x, int err, const char *msg) {
   px_buf_t b;
   px_buf_init(&b, 0);
-  px_buf_printf(&b, "{\"ok\":false,\"error\":\"%s\",\"message\":",
-                px_err_name(err));
+  px_buf_printf(
+      &b, "{\"ok\":false,\"error\":\"%s\",\"message\":", px_err_name(err));
   json_str(&b, msg, strlen(msg));
   px_buf_append(&b, "}", 1);
   ctl_reply(x, &b);
@@ -593,24 +609,22 @@ static void status_json(px_node_t *n, px_buf_t *b) {
                   (unsigned long long)peers[i].bytes_in,
                   (unsigned long long)peers[i].bytes_out);
   }
-  px_buf_printf(b,
-                "],\"stats\":{\"known_peers\":%llu,\"connections\":%llu,"
-                "\"handshakes_ok\":%llu,\"handshakes_failed\":%llu,"
-                "\"bans\":%llu,\"gossip_delivered\":%llu,"
-                "\"gossip_duplicates\":%llu,\"gossip_forwarded\":%llu,"
-                "\"requests_in\":%llu,\"requests_out\":%llu,"
-                "\"request_timeouts\":%llu,\"drops\":{",
-                (unsigned long long)st.known_peers,
-                (unsigned long long)st.conns_total,
-                (unsigned long long)st.handshakes_ok,
-                (unsigned long long)st.handshakes_failed,
-                (unsigned long long)st.bans,
-                (unsigned long long)st.gossip_delivered,
-                (unsigned long long)st.gossip_duplicates,
-                (unsigned long long)st.gossip_forwarded,
-                (unsigned long long)st.requests_in,
-                (unsigned long long)st.requests_out,
-                (unsigned long long)st.request_timeouts);
+  px_buf_printf(
+      b,
+      "],\"stats\":{\"known_peers\":%llu,\"connections\":%llu,"
+      "\"handshakes_ok\":%llu,\"handshakes_failed\":%llu,"
+      "\"bans\":%llu,\"gossip_delivered\":%llu,"
+      "\"gossip_duplicates\":%llu,\"gossip_forwarded\":%llu,"
+      "\"requests_in\":%llu,\"requests_out\":%llu,"
+      "\"request_timeouts\":%llu,\"drops\":{",
+      (unsigned long long)st.known_peers, (unsigned long long)st.conns_total,
+      (unsigned long long)st.handshakes_ok,
+      (unsigned long long)st.handshakes_failed, (unsigned long long)st.bans,
+      (unsigned long long)st.gossip_delivered,
+      (unsigned long long)st.gossip_duplicates,
+      (unsigned long long)st.gossip_forwarded,
+      (unsigned long long)st.requests_in, (unsigned long long)st.requests_out,
+      (unsigned long long)st.request_timeouts);
   int first = 1;
   for (int e = 1; e < 32; e++) {
     if (!st.drops_by_reason[e]) continue;
@@ -658,8 +672,10 @@ static void ctl_command(ctl_t *x, char *line) {
     } else {
       int rc = px_p2p_request(n->p2p, pk, PX_NODE_METHOD_ECHO, text,
                               strlen(text), 0, now, &x->req_id);
-      if (rc) ctl_error(x, rc, rc == PX_ENOTFOUND ? "not connected to that node"
-                                                  : px_strerror(rc));
+      if (rc)
+        ctl_error(x, rc,
+                  rc == PX_ENOTFOUND ? "not connected to that node"
+                                     : px_strerror(rc));
     }
   } else if (strcmp(line, "stop") == 0) {
     px_buf_printf(&b, "{\"ok\":true,\"stopping\":true}");
@@ -730,8 +746,8 @@ static void log_gossip(px_node_t *n, const px_p2p_fx_t *f) {
   px_node_id_hex(f->node_pk, from);
   px_buf_t b;
   px_buf_init(&b, 0);
-  px_buf_printf(&b, "%s topic=%u origin=%s from=%s len=%zu text=", id,
-                f->topic, origin, from, f->data.len);
+  px_buf_printf(&b, "%s topic=%u origin=%s from=%s len=%zu text=", id, f->topic,
+                origin, from, f->data.len);
   size_t show = PX_MIN(f->data.len, (size_t)200);
   for (size_t i = 0; i < show; i++) {
     uint8_t ch = f->data.data[i];
@@ -744,8 +760,8 @@ static void log_gossip(px_node_t *n, const px_p2p_fx_t *f) {
     (void)w;
   }
   px_buf_release(&b);
-  PX_LOGI(LOGMOD, "gossip %.16s topic %u from %.16s (%zu bytes)", id,
-          f->topic, origin, f->data.len);
+  PX_LOGI(LOGMOD, "gossip %.16s topic %u from %.16s (%zu bytes)", id, f->topic,
+          origin, f->data.len);
 }
 
 static void drain_effects(px_node_t *n) {
@@ -771,8 +787,7 @@ static void drain_effects(px_node_t *n) {
       break;
     case PX_P2P_FX_REQUEST:
       if (f.method == PX_NODE_METHOD_ECHO)
-        px_p2p_respond(n->p2p, f.node_pk, f.req_id, 0, f.data.data,
-                       f.data.len);
+        px_p2p_respond(n->p2p, f.node_pk, f.req_id, 0, f.data.data, f.data.len);
       else
         px_p2p_respond(n->p2p, f.node_pk, f.req_id, PX_ENOTFOUND, NULL, 0);
       break;
@@ -782,7 +797,8 @@ static void drain_effects(px_node_t *n) {
         px_buf_t b;
         px_buf_init(&b, 0);
         if (f.err) {
-          px_buf_printf(&b, "{\"ok\":false,\"error\":\"%s\",\"message\":\"%s\"}",
+          px_buf_printf(&b,
+                        "{\"ok\":false,\"error\":\"%s\",\"message\":\"%s\"}",
                         px_err_name(f.err), px_strerror(f.err));
         } else {
           px_buf_printf(&b, "{\"ok\":true,\"response\":");
@@ -826,8 +842,10 @@ static void close_all(uv_handle_t *h, void *arg) {
 static void on_stop_timer(uv_timer_t *t) {
   px_node_t *n = t->data;
   /* Anything still open after the grace period is closed now. */
-  for (size_t i = 0; i < n->nconns; i++) conn_close(n->conns[i]);
-  for (ctl_t *x = n->ctls; x; x = x->next) ctl_close(x);
+  for (size_t i = 0; i < n->nconns; i++)
+    conn_close(n->conns[i]);
+  for (ctl_t *x = n->ctls; x; x = x->next)
+    ctl_close(x);
   uv_close((uv_handle_t *)&n->tick, NULL);
   uv_close((uv_handle_t *)&n->stop_timer, NULL);
   uv_close((uv_handle_t *)&n->sigint, NULL);
@@ -840,7 +858,8 @@ static void on_stop_timer(uv_timer_t *t) {
 
 static void begin_stop(px_node_t *n) {
   if (n->stopping) return;
-  PX_LOGI(LOGMOD, "stopping: closing %zu connections", px_p2p_peer_count(n->p2p));
+  PX_LOGI(LOGMOD, "stopping: closing %zu connections",
+          px_p2p_peer_count(n->p2p));
   px_p2p_shutdown(n->p2p, uv_now(&n->loop));
   drain_effects(n);
   n->stopping = 1;
@@ -931,7 +950,8 @@ int px_node_open(const char *home, const px_config_t *flags, px_node_t **out,
   if ((rc = px_config_load_file(&n->cfg, path, &line))) {
     if (rc == PX_ENOENT)
       snprintf(errmsg, errcap,
-               "no config at %s: run `plexus init --home %s` first", path, home);
+               "no config at %s: run `plexus init --home %s` first", path,
+               home);
     else if (line)
       snprintf(errmsg, errcap, "%s line %d: %s", path, line, px_strerror(rc));
     else
@@ -955,8 +975,7 @@ int px_node_open(const char *home, const px_config_t *flags, px_node_t **out,
                "key file %s is readable by other users: run `chmod 600 %s`",
                path, path);
     else
-      snprintf(errmsg, errcap, "cannot load key %s: %s", path,
-               px_strerror(rc));
+      snprintf(errmsg, errcap, "cannot load key %s: %s", path, px_strerror(rc));
     goto fail;
   }
   uint8_t seed[8];
@@ -986,7 +1005,8 @@ int px_node_open(const char *home, const px_config_t *flags, px_node_t **out,
   for (char *s = list, *e; s && *s; s = e) {
     e = strchr(s, ',');
     if (e) *e++ = 0;
-    while (*s == ' ') s++;
+    while (*s == ' ')
+      s++;
     if (!*s) continue;
     if (px_p2p_add_bootstrap(n->p2p, s)) {
       snprintf(errmsg, errcap,
@@ -1038,8 +1058,10 @@ int px_node_run(px_node_t *n) {
   }
   if ((rc = uv_tcp_bind(&n->listener, (struct sockaddr *)&ss, 0)) ||
       (rc = uv_listen((uv_stream_t *)&n->listener, 511, on_accept))) {
-    PX_LOGE(LOGMOD, "cannot listen on %s: %s (is another program using it? "
-            "set p2p.listen)", n->p2pcfg.listen, uv_strerror(rc));
+    PX_LOGE(LOGMOD,
+            "cannot listen on %s: %s (is another program using it? "
+            "set p2p.listen)",
+            n->p2pcfg.listen, uv_strerror(rc));
     result = PX_ENET;
     goto stop_now;
   }
@@ -1060,8 +1082,8 @@ int px_node_run(px_node_t *n) {
   signal(SIGPIPE, SIG_IGN);
   char id[PX_NODE_ID_HEX_LEN];
   px_node_id_hex(n->p2pcfg.identity.pk, id);
-  PX_LOGI(LOGMOD, "node %s listening on %s (network %s)", id,
-          n->p2pcfg.listen, n->p2pcfg.network);
+  PX_LOGI(LOGMOD, "node %s listening on %s (network %s)", id, n->p2pcfg.listen,
+          n->p2pcfg.network);
   uv_timer_start(&n->tick, on_tick, 0, 50);
   uv_run(&n->loop, UV_RUN_DEFAULT);
   goto done;
@@ -1072,7 +1094,8 @@ stop_now:
 done:
   uv_walk(&n->loop, close_all, n);
   uv_run(&n->loop, UV_RUN_DEFAULT);
-  if (uv_loop_alive(&n->loop)) PX_LOGW(LOGMOD, "event loop has handles open at exit");
+  if (uv_loop_alive(&n->loop))
+    PX_LOGW(LOGMOD, "event loop has handles open at exit");
   if (n->sock_path[0]) unlink(n->sock_path);
   if (n->gossip_fd >= 0) fsync(n->gossip_fd);
   if (!result) PX_LOGI(LOGMOD, "stopped cleanly");

@@ -84,7 +84,7 @@ typedef struct {
 } known_t;
 
 typedef struct {
-  int is_node;           /* key is a node id, else an IP */
+  int is_node; /* key is a node id, else an IP */
   uint8_t pk[PX_PK_LEN];
   char ip[PX_ADDR_MAX];
   uint32_t strikes;
@@ -202,14 +202,16 @@ int px_p2p_new(const px_p2p_config_t *cfg, px_p2p_t **out) {
   p->strikes = px_calloc(MAX_STRIKES_TRACKED, sizeof *p->strikes);
   p->seen = px_calloc(cfg->seen_cap, sizeof *p->seen);
   uint32_t nb = 1;
-  while (nb < cfg->seen_cap) nb <<= 1;
+  while (nb < cfg->seen_cap)
+    nb <<= 1;
   p->seen_nbuckets = nb;
   p->seen_buckets = px_calloc(nb, sizeof *p->seen_buckets);
   if (!p->known || !p->strikes || !p->seen || !p->seen_buckets) {
     px_p2p_free(p);
     return PX_ENOMEM;
   }
-  for (uint32_t i = 0; i < nb; i++) p->seen_buckets[i] = -1;
+  for (uint32_t i = 0; i < nb; i++)
+    p->seen_buckets[i] = -1;
   /* A fresh Noise static key per process; the HELLO signature binds it. */
   p->cfg.rng(p->cfg.rng_ud, p->static_sk, 32);
   if (px_x25519_public(p->static_pk, p->static_sk)) {
@@ -239,7 +241,8 @@ static void conn_destroy(conn_t *c) {
 
 void px_p2p_free(px_p2p_t *p) {
   if (!p) return;
-  for (size_t i = 0; i < p->nconns; i++) conn_destroy(p->conns[i]);
+  for (size_t i = 0; i < p->nconns; i++)
+    conn_destroy(p->conns[i]);
   px_free(p->conns);
   px_free(p->known);
   px_free(p->strikes);
@@ -256,8 +259,7 @@ void px_p2p_free(px_p2p_t *p) {
 
 /* ---- effects ---------------------------------------------------------- */
 
-static px_p2p_fx_t *fx_push(px_p2p_t *p, px_p2p_fx_kind_t kind,
-                            uint64_t conn) {
+static px_p2p_fx_t *fx_push(px_p2p_t *p, px_p2p_fx_kind_t kind, uint64_t conn) {
   if (p->fx_head == p->fx_len) p->fx_head = p->fx_len = 0;
   if (p->fx_len == p->fx_cap) {
     if (p->fx_head > 0) {
@@ -301,8 +303,7 @@ static conn_t *conn_find(px_p2p_t *p, uint64_t id) {
 static conn_t *conn_by_pk(px_p2p_t *p, const uint8_t pk[32], conn_t *except) {
   for (size_t i = 0; i < p->nconns; i++) {
     conn_t *c = p->conns[i];
-    if (c != except && c->state == CS_ESTABLISHED &&
-        memcmp(c->pk, pk, 32) == 0)
+    if (c != except && c->state == CS_ESTABLISHED && memcmp(c->pk, pk, 32) == 0)
       return c;
   }
   return NULL;
@@ -441,8 +442,8 @@ static void peer_down(px_p2p_t *p, conn_t *c, int err) {
 }
 
 /* Drop a connection: emit CLOSE, log why, strike if it misbehaved. */
-static void conn_drop(px_p2p_t *p, conn_t *c, int err, int strike,
-                      uint64_t now, const char *why) {
+static void conn_drop(px_p2p_t *p, conn_t *c, int err, int strike, uint64_t now,
+                      const char *why) {
   if (c->state == CS_CLOSING) return;
   char id[PX_NODE_ID_HEX_LEN] = "";
   if (c->authed) px_node_id_hex(c->pk, id);
@@ -450,8 +451,8 @@ static void conn_drop(px_p2p_t *p, conn_t *c, int err, int strike,
   if (err == PX_EDUP || err == PX_ECLOSED) lvl = PX_LOG_DEBUG;
   if (lvl <= px_log_get_level())
     px_log(lvl, LOGMOD, "dropping %s peer %s%.16s (%s): %s: %s",
-           c->inbound ? "inbound" : "outbound", c->remote, id[0] ? " " : "",
-           id, px_err_name(err), why);
+           c->inbound ? "inbound" : "outbound", c->remote, id[0] ? " " : "", id,
+           px_err_name(err), why);
   if (-err >= 0 && -err < 32) p->stats.drops_by_reason[-err]++;
   if (c->state == CS_HANDSHAKE || c->state == CS_DIALING)
     p->stats.handshakes_failed += c->state == CS_HANDSHAKE;
@@ -478,8 +479,7 @@ static int send_raw_frame(px_p2p_t *p, conn_t *c, const uint8_t *msg,
 
 /* Encrypt an application message (already u32-length-prefixed in plain)
  * into as many framed Noise transport messages as needed. */
-static int send_plain(px_p2p_t *p, conn_t *c, const uint8_t *plain,
-                      size_t n) {
+static int send_plain(px_p2p_t *p, conn_t *c, const uint8_t *plain, size_t n) {
   const size_t chunk = PX_NOISE_MAX_TRANSPORT_PAYLOAD;
   size_t frames = (n + chunk - 1) / chunk;
   px_p2p_fx_t *f = fx_push(p, PX_P2P_FX_SEND, c->id);
@@ -879,7 +879,8 @@ static int seen_check_add(px_p2p_t *p, const uint8_t id[32], uint64_t now) {
   if (s->used) { /* evict the oldest entry from its chain */
     uint32_t ob = seen_bucket(p, s->id);
     int32_t *link = &p->seen_buckets[ob];
-    while (*link >= 0 && *link != (int32_t)slot) link = &p->seen[*link].next;
+    while (*link >= 0 && *link != (int32_t)slot)
+      link = &p->seen[*link].next;
     if (*link == (int32_t)slot) *link = s->next;
   }
   memcpy(s->id, id, 32);
@@ -965,7 +966,8 @@ static void handle_msg(px_p2p_t *p, conn_t *c, const px_msg_t *m,
       char ip[PX_ADDR_MAX];
       if (split_hostport(pa->addr, ip, sizeof ip, NULL)) continue;
       if (memcmp(pa->node_pk, p->cfg.identity.pk, 32) == 0) continue;
-      if (known_find_addr(p, pa->addr) < 0) known_add(p, pa->addr, pa->node_pk, 0);
+      if (known_find_addr(p, pa->addr) < 0)
+        known_add(p, pa->addr, pa->node_pk, 0);
     }
     break;
   case PX_MSG_GOSSIP: {
@@ -1030,8 +1032,8 @@ static void handle_msg(px_p2p_t *p, conn_t *c, const px_msg_t *m,
     break;
   }
   case PX_MSG_BYE:
-    conn_drop(p, c, PX_ECLOSED, 0, now, m->u.bye.reason[0] ? m->u.bye.reason
-                                                           : "peer said bye");
+    conn_drop(p, c, PX_ECLOSED, 0, now,
+              m->u.bye.reason[0] ? m->u.bye.reason : "peer said bye");
     break;
   case PX_MSG_HELLO:
   default:
@@ -1143,15 +1145,14 @@ static void maybe_dial(px_p2p_t *p, uint64_t now) {
   size_t outbound = 0;
   for (size_t i = 0; i < p->nconns; i++)
     if (!p->conns[i]->inbound && p->conns[i]->state != CS_CLOSING) outbound++;
-  if (outbound >= p->cfg.target_outbound ||
-      outbound >= p->cfg.max_outbound)
+  if (outbound >= p->cfg.target_outbound || outbound >= p->cfg.max_outbound)
     return;
   size_t want = PX_MIN(p->cfg.target_outbound, p->cfg.max_outbound) - outbound;
   for (size_t i = 0; i < p->nknown && want > 0; i++) {
     known_t *k = &p->known[i];
     if (k->is_self || k->conn || k->next_dial_ms > now) continue;
-    if (k->has_pk && (conn_by_pk(p, k->pk, NULL) ||
-                      px_p2p_is_banned_node(p, k->pk, now)))
+    if (k->has_pk &&
+        (conn_by_pk(p, k->pk, NULL) || px_p2p_is_banned_node(p, k->pk, now)))
       continue;
     dial(p, (int)i, now);
     want--;
@@ -1220,8 +1221,8 @@ int px_p2p_add_bootstrap(px_p2p_t *p, const char *addr) {
   return known_add(p, addr, NULL, 1) < 0 ? PX_ELIMIT : 0;
 }
 
-int px_p2p_broadcast(px_p2p_t *p, uint16_t topic, const void *payload,
-                     size_t n, uint64_t now, uint8_t id_out[32]) {
+int px_p2p_broadcast(px_p2p_t *p, uint16_t topic, const void *payload, size_t n,
+                     uint64_t now, uint8_t id_out[32]) {
   if (n > p->cfg.max_msg - 64) return PX_ETOOBIG;
   px_msg_gossip_t g;
   memset(&g, 0, sizeof g);
@@ -1339,6 +1340,4 @@ void px_p2p_get_stats(const px_p2p_t *p, px_p2p_stats_t *st) {
   st->known_peers = p->nknown;
 }
 
-const uint8_t *px_p2p_node_pk(const px_p2p_t *p) {
-  return p->cfg.identity.pk;
-}
+const uint8_t *px_p2p_node_pk(const px_p2p_t *p) { return p->cfg.identity.pk; }
