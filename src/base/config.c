@@ -4,7 +4,9 @@
  * Format (docs/config.md):
  *   # comment            (also ';')
  *   [section]            prefixes following keys: "section.key"
- *   key = value          surrounding spaces trimmed; "quotes" optional
+ *   key = value          surrounding spaces trimmed; one pair of enclosing
+ *                        "quotes" is removed (the writer always quotes, so
+ *                        any value survives a write/read round trip)
  *
  * Keys are [a-z0-9_.-]; values are at most PX_CONFIG_MAX_VALUE-1 bytes.
  * Command-line flags are set with from_flag=1 and are not overwritten by a
@@ -116,6 +118,7 @@ static void trim(const char **s, const char **e) {
 int px_config_parse(px_config_t *c, const char *text, size_t len,
                     int *line_out) {
   char section[PX_CONFIG_MAX_KEY] = "";
+  if (len == 0) return 0; /* text may be NULL then: no pointer arithmetic */
   const char *p = text, *end = text + len;
   int lineno = 0;
   while (p < end) {
@@ -183,7 +186,8 @@ int px_config_write_file(const px_config_t *c, const char *path) {
   int rc =
       px_buf_printf(&b, "# Plexus node configuration (see docs/config.md)\n");
   for (size_t i = 0; i < c->n && !rc; i++)
-    rc = px_buf_printf(&b, "%s = %s\n", c->entries[i].key, c->entries[i].value);
+    rc = px_buf_printf(&b, "%s = \"%s\"\n", c->entries[i].key,
+                       c->entries[i].value);
   if (!rc) rc = px_file_write_atomic(path, b.data, b.len, 0644);
   px_buf_release(&b);
   return rc;

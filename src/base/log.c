@@ -3,8 +3,9 @@
  *
  * One line per call, written with a single write() so lines from several
  * threads or processes sharing a terminal never interleave mid-line.  The
- * level and prefix are process settings (set once at start-up by the CLI).
+ * level and prefix are process settings.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -12,11 +13,17 @@
 
 #include "base/px_internal.h"
 
-static px_log_level_t g_level = PX_LOG_INFO;
+/* The level may be changed by one thread (a node opening) while others log:
+ * it is atomic.  The prefix is set once at start-up, before threads. */
+static _Atomic int g_level = PX_LOG_INFO;
 static char g_prefix[32];
 
-void px_log_set_level(px_log_level_t lvl) { g_level = lvl; }
-px_log_level_t px_log_get_level(void) { return g_level; }
+void px_log_set_level(px_log_level_t lvl) {
+  atomic_store_explicit(&g_level, (int)lvl, memory_order_relaxed);
+}
+px_log_level_t px_log_get_level(void) {
+  return (px_log_level_t)atomic_load_explicit(&g_level, memory_order_relaxed);
+}
 
 void px_log_set_prefix(const char *prefix) {
   snprintf(g_prefix, sizeof g_prefix, "%s", prefix ? prefix : "");
@@ -35,7 +42,7 @@ int px_log_parse_level(const char *s, px_log_level_t *out) {
 
 void px_log(px_log_level_t lvl, const char *module, const char *fmt, ...) {
   static const char *tags[] = {"ERROR", "WARN ", "INFO ", "DEBUG", "TRACE"};
-  if (lvl > g_level) return;
+  if (lvl > px_log_get_level()) return;
   char line[1024];
   uint64_t ms = px_time_wall_ms();
   time_t secs = (time_t)(ms / 1000);

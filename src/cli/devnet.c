@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -115,7 +116,29 @@ static int pid_alive(long pid) {
   /* Reap it if it is our child that already exited. */
   int st;
   if (waitpid((pid_t)pid, &st, WNOHANG) == (pid_t)pid) return 0;
-  return kill((pid_t)pid, 0) == 0;
+  if (kill((pid_t)pid, 0) != 0) return 0;
+  /* A killed process whose parent has not reaped it is a zombie: dead. */
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  uint8_t *d;
+  size_t n;
+  if (px_file_read_all(path, 4096, &d, &n)) return 1;
+  const char *rp = strrchr((const char *)d, ')');
+  int zombie = rp && (rp[1] == ' ') && (rp[2] == 'Z' || rp[2] == 'X');
+  px_free(d);
+  return !zombie;
+}
+
+/* A running node holds an exclusive flock on DIR/node.lock: that, not a pid
+ * that may have been reused, says whether the node is up. */
+static int node_running(const char *dir) {
+  char path[700];
+  snprintf(path, sizeof path, "%s/%s", dir, PX_NODE_LOCK_FILE);
+  int fd = open(path, O_RDWR | O_CLOEXEC);
+  if (fd < 0) return 0;
+  int busy = flock(fd, LOCK_EX | LOCK_NB) != 0;
+  close(fd); /* releases the lock if we took it */
+  return busy;
 }
 
 /* Pick `n` free loopback ports by binding them all at once. */
@@ -269,7 +292,7 @@ static int devnet_up(px_cli_args_t *a, const char *home) {
   for (int i = 0; i < (int)nodes; i++) {
     char dir[600];
     node_dir(dir, sizeof dir, home, i);
-    if (pid_alive(read_pid(dir))) continue;
+    if (node_running(dir)) continue;
     if ((rc = spawn_node(exe, dir))) {
       fprintf(stderr, "plexus: cannot start node %d: %s\n", i, px_strerror(rc));
       return 1;
