@@ -33,7 +33,10 @@
 #include "base/px_internal.h"
 
 #define LOGMOD "node"
-#define READ_BUF 65536
+/* One read buffer per node, shared by its connections: reads are handled
+ * one at a time on the loop thread and the core copies what it keeps.  Big
+ * reads mean fewer system calls on the bulk path. */
+#define READ_BUF (256u << 10)
 #define MAX_WRITE_QUEUE (64u << 20)
 #define CTL_MAX_LINE 65536
 
@@ -46,7 +49,6 @@ typedef struct conn {
   int connected;
   uv_connect_t connect_req;
   uv_shutdown_t shutdown_req;
-  uint8_t rbuf[READ_BUF];
 } conn_t;
 
 typedef struct {
@@ -89,6 +91,7 @@ struct px_node {
   conn_t **conns;
   size_t nconns, capconns;
   ctl_t *ctls;
+  uint8_t *rbuf; /* READ_BUF bytes, see above */
   int lock_fd;
   int gossip_fd;
   int stopping;
@@ -362,8 +365,8 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   (void)suggested;
   conn_t *c = h->data;
-  buf->base = (char *)c->rbuf;
-  buf->len = sizeof c->rbuf;
+  buf->base = (char *)c->node->rbuf;
+  buf->len = READ_BUF;
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
@@ -939,6 +942,10 @@ int px_node_open(const char *home, const px_config_t *flags, px_node_t **out,
   px_node_t *n = px_calloc(1, sizeof *n);
   if (!n) return PX_ENOMEM;
   n->lock_fd = n->gossip_fd = -1;
+  if (!(n->rbuf = px_malloc(READ_BUF))) {
+    px_free(n);
+    return PX_ENOMEM;
+  }
   snprintf(n->home, sizeof n->home, "%s", home);
   px_config_init(&n->cfg);
   char path[600];
@@ -1121,6 +1128,7 @@ void px_node_free(px_node_t *n) {
   }
   px_p2p_free(n->p2p);
   px_free(n->conns);
+  px_free(n->rbuf);
   if (n->gossip_fd >= 0) close(n->gossip_fd);
   if (n->lock_fd >= 0) close(n->lock_fd);
   sodium_memzero(&n->p2pcfg.identity, sizeof n->p2pcfg.identity);

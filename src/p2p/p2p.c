@@ -128,6 +128,7 @@ struct px_p2p {
   uint64_t last_pex_ms, last_dial_ms;
   int shutting_down;
   px_p2p_stats_t stats;
+  uint8_t hs_scratch[PX_NOISE_MAX_MSG]; /* handshake payloads */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -450,9 +451,9 @@ static void conn_drop(px_p2p_t *p, conn_t *c, int err, int strike, uint64_t now,
   px_log_level_t lvl = strike ? PX_LOG_WARN : PX_LOG_INFO;
   if (err == PX_EDUP || err == PX_ECLOSED) lvl = PX_LOG_DEBUG;
   if (lvl <= px_log_get_level())
-    px_log(lvl, LOGMOD, "dropping %s peer %s%.16s (%s): %s: %s",
-           c->inbound ? "inbound" : "outbound", c->remote, id[0] ? " " : "", id,
-           px_err_name(err), why);
+    px_log(lvl, LOGMOD, "dropping %s peer %s (%s%.16s): %s: %s",
+           c->inbound ? "inbound" : "outbound", c->remote,
+           id[0] ? "node " : "unauthenticated", id, px_err_name(err), why);
   if (-err >= 0 && -err < 32) p->stats.drops_by_reason[-err]++;
   if (c->state == CS_HANDSHAKE || c->state == CS_DIALING)
     p->stats.handshakes_failed += c->state == CS_HANDSHAKE;
@@ -499,12 +500,37 @@ static int send_plain(px_p2p_t *p, conn_t *c, const uint8_t *plain, size_t n) {
   return 0;
 }
 
+/* Room for the u32 length and an encoded message: its payload plus the
+ * fixed fields (under 64 bytes for every type with a payload), reserved at
+ * once so a large payload is not copied through a chain of regrowths. */
+static size_t msg_room(const px_p2p_t *p, const px_msg_t *m) {
+  size_t pl = 0;
+  switch (m->type) {
+  case PX_MSG_GOSSIP:
+    pl = m->u.gossip.payload_len;
+    break;
+  case PX_MSG_REQUEST:
+    pl = m->u.request.payload_len;
+    break;
+  case PX_MSG_RESPONSE:
+    pl = m->u.response.payload_len;
+    break;
+  case PX_MSG_DIRECT:
+    pl = m->u.direct.payload_len;
+    break;
+  default:
+    break;
+  }
+  return PX_MIN(4 + 64 + pl, p->cfg.max_msg + 4);
+}
+
 static int send_msg(px_p2p_t *p, conn_t *c, const px_msg_t *m) {
   if (c->state != CS_ESTABLISHED) return PX_ESTATE;
   px_buf_t b;
   px_buf_init(&b, p->cfg.max_msg + 4);
   uint8_t zero[4] = {0};
-  int rc = px_buf_append(&b, zero, 4);
+  int rc = px_buf_reserve(&b, msg_room(p, m));
+  if (!rc) rc = px_buf_append(&b, zero, 4);
   if (!rc) rc = px_msg_encode(m, &b);
   if (!rc) {
     px_put_u32le(b.data, (uint32_t)(b.len - 4));
@@ -798,11 +824,14 @@ static void hs_complete(px_p2p_t *p, conn_t *c, uint64_t now) {
 
 static void hs_frame(px_p2p_t *p, conn_t *c, const uint8_t *msg, size_t n,
                      uint64_t now) {
-  uint8_t payload[1024];
+  /* Any Noise message's payload fits: an oversize one is then refused for
+   * what it is (a payload where none belongs, or not a HELLO), not for the
+   * size of a buffer of ours. */
+  uint8_t *payload = p->hs_scratch;
   uint8_t out[1024];
   size_t plen = 0, olen = 0;
   const char *why = "bad handshake message";
-  int rc = px_noise_hs_read(&c->hs, msg, n, payload, sizeof payload, &plen);
+  int rc = px_noise_hs_read(&c->hs, msg, n, payload, PX_NOISE_MAX_MSG, &plen);
   if (rc) {
     if (rc == PX_ESTATE) why = "handshake message out of turn";
     goto fail;
@@ -902,7 +931,8 @@ static void gossip_send(px_p2p_t *p, const px_msg_gossip_t *g, uint8_t ttl,
   px_buf_t b;
   px_buf_init(&b, p->cfg.max_msg + 4);
   uint8_t zero[4] = {0};
-  int rc = px_buf_append(&b, zero, 4);
+  int rc = px_buf_reserve(&b, msg_room(p, &m));
+  if (!rc) rc = px_buf_append(&b, zero, 4);
   if (!rc) rc = px_msg_encode(&m, &b);
   if (rc) {
     px_buf_release(&b);
@@ -1092,37 +1122,59 @@ static void app_frame(px_p2p_t *p, conn_t *c, const uint8_t *ct, size_t n,
   if (off) px_buf_consume(&c->app, off);
 }
 
+static void on_frame(px_p2p_t *p, conn_t *c, const uint8_t *fr, size_t flen,
+                     uint64_t now) {
+  if (c->state == CS_HANDSHAKE)
+    hs_frame(p, c, fr, flen, now);
+  else
+    app_frame(p, c, fr, flen, now);
+}
+
+/* Frames that arrive whole are handled where they lie, in the runtime's
+ * buffer; only a frame split across reads is gathered in inbuf (so inbuf
+ * never holds more than one frame).  On the bulk path that saves a copy and
+ * a memmove of every byte received. */
 void px_p2p_on_data(px_p2p_t *p, uint64_t id, const uint8_t *data, size_t n,
                     uint64_t now) {
   conn_t *c = conn_find(p, id);
   if (!c || c->state == CS_CLOSING || c->state == CS_DIALING) return;
   c->last_rx_ms = now;
   while (n > 0 && c->state != CS_CLOSING) {
-    size_t room = INBUF_CAP - c->inbuf.len;
-    size_t take = PX_MIN(room, n);
-    if (px_buf_append(&c->inbuf, data, take)) {
-      conn_drop(p, c, PX_ENOMEM, 0, now, "out of memory");
-      return;
-    }
-    data += take;
-    n -= take;
-    size_t off = 0;
-    while (c->state != CS_CLOSING && c->inbuf.len - off >= 2) {
-      size_t flen = px_get_u16be(c->inbuf.data + off);
+    if (c->inbuf.len > 0 || n < 2) {
+      /* Complete the gathered frame: its length first, then its body. */
+      size_t want = 2;
+      if (c->inbuf.len >= 2) want += px_get_u16be(c->inbuf.data);
+      size_t take = PX_MIN(want - c->inbuf.len, n);
+      if (px_buf_append(&c->inbuf, data, take)) {
+        conn_drop(p, c, PX_ENOMEM, 0, now, "out of memory");
+        return;
+      }
+      data += take;
+      n -= take;
+      if (c->inbuf.len < 2) continue;
+      size_t flen = px_get_u16be(c->inbuf.data);
       if (flen == 0) {
         conn_drop(p, c, PX_EPROTO, 1, now, "empty frame");
         return;
       }
-      if (c->inbuf.len - off - 2 < flen) break;
-      const uint8_t *fr = c->inbuf.data + off + 2;
-      off += 2 + flen;
-      if (c->state == CS_HANDSHAKE)
-        hs_frame(p, c, fr, flen, now);
-      else
-        app_frame(p, c, fr, flen, now);
+      if (c->inbuf.len < 2 + flen) continue;
+      on_frame(p, c, c->inbuf.data + 2, flen, now);
+      px_buf_reset(&c->inbuf);
+      continue;
     }
-    if (c->state == CS_CLOSING) return;
-    px_buf_consume(&c->inbuf, off);
+    size_t flen = px_get_u16be(data);
+    if (flen == 0) {
+      conn_drop(p, c, PX_EPROTO, 1, now, "empty frame");
+      return;
+    }
+    if (n - 2 < flen) { /* the rest of this frame comes in a later read */
+      if (px_buf_append(&c->inbuf, data, n))
+        conn_drop(p, c, PX_ENOMEM, 0, now, "out of memory");
+      return;
+    }
+    on_frame(p, c, data + 2, flen, now);
+    data += 2 + flen;
+    n -= 2 + flen;
   }
 }
 

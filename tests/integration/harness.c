@@ -74,7 +74,8 @@ uint64_t h_now_ms(void) {
 }
 
 void h_sleep_ms(unsigned ms) {
-  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+  struct timespec ts = {.tv_sec = ms / 1000,
+                        .tv_nsec = (long)(ms % 1000) * 1000000L};
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
   }
 }
@@ -93,7 +94,8 @@ typedef struct {
 static void sbuf_add(sbuf_t *b, const char *d, size_t n) {
   if (b->len + n + 1 > b->cap) {
     size_t nc = b->cap ? b->cap : 1024;
-    while (nc < b->len + n + 1) nc *= 2;
+    while (nc < b->len + n + 1)
+      nc *= 2;
     char *np = realloc(b->p, nc);
     if (!np) return;
     b->p = np;
@@ -316,7 +318,8 @@ int h_count_fds(pid_t pid) {
   return n;
 }
 
-/* ---- directories ----------------------------------------------------------- */
+/* ---- directories -----------------------------------------------------------
+ */
 
 char *h_tmpdir(const char *tag) {
   char tmpl[256];
@@ -352,7 +355,8 @@ int h_rmrf(const char *path) {
   return rm_tree(path, 0);
 }
 
-/* ---- control socket and JSON ----------------------------------------------- */
+/* ---- control socket and JSON -----------------------------------------------
+ */
 
 char *h_control(const char *home, const char *cmd, int timeout_ms) {
   char *reply = NULL;
@@ -387,7 +391,8 @@ int h_json_str(const char *json, const char *key, char *out, size_t cap) {
   if (!p || *p != '"' || cap == 0) return -1;
   p++;
   size_t n = 0;
-  while (*p && *p != '"' && n + 1 < cap) out[n++] = *p++;
+  while (*p && *p != '"' && n + 1 < cap)
+    out[n++] = *p++;
   out[n] = 0;
   return *p == '"' ? 0 : -1;
 }
@@ -408,7 +413,8 @@ long long h_drops(const char *home, const char *err_name) {
   return v;
 }
 
-/* ---- files --------------------------------------------------------------------- */
+/* ---- files
+ * --------------------------------------------------------------------- */
 
 char *h_read_file(const char *path) {
   int fd = open(path, O_RDONLY);
@@ -492,7 +498,8 @@ int h_last_line(const char *path, char *out, size_t cap) {
   return 0;
 }
 
-/* ---- polling ------------------------------------------------------------------- */
+/* ---- polling
+ * ------------------------------------------------------------------- */
 
 int h_wait_until(int (*pred)(void *ud), void *ud, int timeout_ms,
                  int interval_ms) {

@@ -39,10 +39,10 @@
 #include "harness.h"
 
 #define NODES 8
-#define RUN_MS 15000         /* quick CLI commands */
-#define UP_MS 90000          /* devnet up waits for convergence */
-#define CONVERGE_MS 20000    /* peers reconnecting */
-#define DELIVER_MS 10000     /* a gossip reaching everyone */
+#define RUN_MS 15000      /* quick CLI commands */
+#define UP_MS 90000       /* devnet up waits for convergence */
+#define CONVERGE_MS 20000 /* peers reconnecting */
+#define DELIVER_MS 10000  /* a gossip reaching everyone */
 
 typedef struct {
   char *home;
@@ -98,7 +98,8 @@ static void devnet_log_tail(const devnet_t *d, int i) {
   free(s);
 }
 
-/* ---- predicates for h_wait_until ------------------------------------------ */
+/* ---- predicates for h_wait_until ------------------------------------------
+ */
 
 typedef struct {
   const devnet_t *d;
@@ -236,7 +237,8 @@ static void test_up_full_peer_view(void **state) {
       assert_non_null(strstr(peers, pat));
     }
   }
-  for (int i = 0; i < NODES; i++) free(status[i]);
+  for (int i = 0; i < NODES; i++)
+    free(status[i]);
 }
 
 static void test_gossip_reaches_all_once(void **state) {
@@ -257,7 +259,8 @@ static void test_request_echo(void **state) {
   h_result_t r;
   int rc = h_runl(&r, RUN_MS, "request", "--home", d->dir[0], "--peer",
                   d->id[3], text, NULL);
-  if (rc != 0) print_message("request: rc %d out %s err %s\n", rc, r.out, r.err);
+  if (rc != 0)
+    print_message("request: rc %d out %s err %s\n", rc, r.out, r.err);
   assert_int_equal(rc, 0);
   char want[200];
   snprintf(want, sizeof want, "\"response\":\"%s\"", text);
@@ -303,7 +306,8 @@ static void test_restart_rejoins(void **state) {
   devnet_t *d = &g_net;
   h_result_t r;
   int rc = h_runl(&r, UP_MS, "devnet", "up", "--home", d->home, NULL);
-  if (rc != 0) print_message("devnet up (restart): rc %d\n%s%s\n", rc, r.out, r.err);
+  if (rc != 0)
+    print_message("devnet up (restart): rc %d\n%s%s\n", rc, r.out, r.err);
   assert_int_equal(rc, 0);
   assert_non_null(strstr(r.out, "3 nodes started"));
   h_result_free(&r);
@@ -361,14 +365,14 @@ static void test_down_stops_cleanly(void **state) {
     assert_int_not_equal(access(p, F_OK), 0);
     assert_null(h_status(d->dir[i], 500));
   }
-  assert_int_equal(h_runl(&r, RUN_MS, "devnet", "status", "--home", d->home,
-                          NULL),
-                   0);
+  assert_int_equal(
+      h_runl(&r, RUN_MS, "devnet", "status", "--home", d->home, NULL), 0);
   assert_non_null(strstr(r.out, "0/8 nodes up"));
   h_result_free(&r);
 }
 
-/* ===== group 2: CLI error cases ============================================= */
+/* ===== group 2: CLI error cases =============================================
+ */
 
 static char *g_cli_tmp;
 
@@ -388,7 +392,8 @@ static int cli_teardown(void **state) {
 
 static size_t count_newlines(const char *s) {
   size_t n = 0;
-  for (; *s; s++) n += *s == '\n';
+  for (; *s; s++)
+    n += *s == '\n';
   return n;
 }
 
@@ -567,12 +572,13 @@ static void test_restart_over_zombie(void **state) {
   assert_true(h_wait_gone(old, 5000)); /* a zombie counts as gone */
   rc = h_runl(&r, 30000, "devnet", "up", "--home", d->home, "--timeout", "8",
               NULL);
-  if (rc != 0) print_message("devnet up over a zombie: rc %d\n%s%s\n", rc, r.out, r.err);
+  if (rc != 0)
+    print_message("devnet up over a zombie: rc %d\n%s%s\n", rc, r.out, r.err);
   h_result_free(&r);
   h_set_reaping(1);
   h_reap();
-  /* Expected to pass once devnet's liveness check treats zombies as dead
-   * (src/cli/devnet.c pid_alive). */
+  /* Regression: devnet's pid_alive once took a zombie for a live node, so
+   * this `up` restarted nothing and waited for its timeout. */
   assert_int_equal(rc, 0);
   devnet_read_pids(d);
   assert_int_not_equal(d->pid[1], old);
@@ -604,8 +610,8 @@ int main(void) {
   int failed = 0;
   failed += cmocka_run_group_tests_name("devnet_lifecycle", lifecycle,
                                         net_setup, net_teardown);
-  failed += cmocka_run_group_tests_name("cli_errors", cli, cli_setup,
-                                        cli_teardown);
+  failed +=
+      cmocka_run_group_tests_name("cli_errors", cli, cli_setup, cli_teardown);
   failed += cmocka_run_group_tests_name("devnet_zombie", zombie, zom_setup,
                                         zom_teardown);
   return failed ? 1 : 0;

@@ -81,7 +81,8 @@ static void print_file_tail(const char *path) {
   char *s = h_read_file(path);
   if (!s) return;
   size_t n = strlen(s);
-  print_message("---- tail of %s ----\n%s\n", path, s + (n > 4000 ? n - 4000 : 0));
+  print_message("---- tail of %s ----\n%s\n", path,
+                s + (n > 4000 ? n - 4000 : 0));
   free(s);
 }
 
@@ -143,7 +144,8 @@ static int net_teardown(void **state) {
   return 0;
 }
 
-/* ---- the honest network is unaffected ---------------------------------------- */
+/* ---- the honest network is unaffected
+ * ---------------------------------------- */
 
 static int honest_full(void *ud) {
   (void)ud;
@@ -212,7 +214,8 @@ static void expect_honest_network(void) {
   assert_int_equal(gossip_copies(1, id), 0);
 }
 
-/* ---- raw sockets ----------------------------------------------------------------- */
+/* ---- raw sockets
+ * ----------------------------------------------------------------- */
 
 static int tcp_connect(unsigned port, unsigned *local_port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -290,7 +293,8 @@ static void put_u16be(uint8_t *p, uint16_t v) {
 }
 
 static void put_u32le(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+  for (int i = 0; i < 4; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
 }
 
 static int send_frame(int fd, const uint8_t *msg, size_t n) {
@@ -309,7 +313,8 @@ static int recv_frame(int fd, uint8_t *buf, size_t cap, size_t *n) {
   return recv_exact(fd, buf, len, IO_MS);
 }
 
-/* ---- a hostile peer that speaks the protocol ------------------------------------ */
+/* ---- a hostile peer that speaks the protocol
+ * ------------------------------------ */
 
 typedef struct {
   int fd;
@@ -348,9 +353,9 @@ static void peer_handshake(peer_t *c, const px_keypair_t *id) {
   px_noise_hs_remote_static(&hs, rs);
   memcpy(bind, BIND_PREFIX, sizeof(BIND_PREFIX) - 1);
   memcpy(bind + sizeof(BIND_PREFIX) - 1, rs, 32);
-  assert_int_equal(px_verify(hello.u.hello.node_pk, bind, sizeof bind,
-                             hello.u.hello.sig),
-                   0);
+  assert_int_equal(
+      px_verify(hello.u.hello.node_pk, bind, sizeof bind, hello.u.hello.sig),
+      0);
   /* Message 3: our static key and our HELLO. */
   px_msg_t mine;
   memset(&mine, 0, sizeof mine);
@@ -390,7 +395,8 @@ static void peer_close(peer_t *c) {
   px_noise_cipher_wipe(&c->rx);
 }
 
-/* ---- log and stats checks --------------------------------------------------------- */
+/* ---- log and stats checks
+ * --------------------------------------------------------- */
 
 typedef struct {
   char who[64];
@@ -432,7 +438,8 @@ static long long drops0(const char *name) {
   return v;
 }
 
-/* ===== scenarios ======================================================================== */
+/* ===== scenarios
+ * ======================================================================== */
 
 static void test_random_garbage(void **state) {
   (void)state;
@@ -510,6 +517,7 @@ static void test_frame_announcing_4gib(void **state) {
   expect_drop_logged(lp, "PX_ETOOBIG");
   char idhex[PX_NODE_ID_HEX_LEN];
   px_node_id_hex(id.pk, idhex);
+  idhex[16] = 0; /* the log names a node by its first 16 hex digits */
   const char *needles[] = {"dropping inbound peer", "PX_ETOOBIG", idhex, NULL};
   assert_int_equal(h_count_lines_all(g.log0, needles), 1);
   assert_int_equal(drops0("PX_ETOOBIG"), big0 + 1);
@@ -525,6 +533,7 @@ static void test_tampered_frames_then_ban(void **state) {
   assert_int_equal(px_key_generate(&id), 0);
   char idhex[PX_NODE_ID_HEX_LEN];
   px_node_id_hex(id.pk, idhex);
+  idhex[16] = 0; /* the log names a node by its first 16 hex digits */
   /* A real PING, correctly framed and encrypted, one ciphertext bit off. */
   px_msg_t ping = {.type = PX_MSG_PING};
   ping.u.ping.nonce = 0x0123456789abcdefull;
@@ -577,7 +586,8 @@ static int all_closed(int *fds, size_t n, int timeout_ms, size_t *closed) {
   for (;;) {
     size_t np = 0;
     for (size_t i = 0; i < n; i++)
-      if (fds[i] >= 0) pf[np++] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+      if (fds[i] >= 0)
+        pf[np++] = (struct pollfd){.fd = fds[i], .events = POLLIN};
     if (np == 0) break;
     uint64_t now = h_now_ms();
     if (now >= deadline) break;
@@ -640,7 +650,7 @@ static void test_500_idle_connections(void **state) {
   assert_true(during <= base + MAX_PENDING + 4);
   /* Every connection is closed by node0: refused at once, or dropped at the
    * handshake timeout. */
-  size_t closed;
+  size_t closed = 0;
   int ok = all_closed(fds, FLOOD, HS_TIMEOUT_MS + 4000, &closed);
   print_message("%zu of %d flood connections closed by node0 after %llu ms\n",
                 closed, FLOOD, (unsigned long long)(h_now_ms() - t0));
