@@ -73,7 +73,16 @@ extern "C" {
   X(NOTFOUND, -27, "not found")                                                \
   X(DUP, -28, "duplicate")                                                     \
   X(SELF, -29, "connection to self")                                           \
-  X(RANGE, -30, "value out of range")
+  X(RANGE, -30, "value out of range")                                          \
+  X(CHAIN, -31, "wrong chain id")                                              \
+  X(NONCE, -32, "nonce already used (replayed transaction)")                   \
+  X(NONCEGAP, -33, "nonce too high (an earlier transaction is missing)")       \
+  X(FEE, -34, "fee below the minimum")                                         \
+  X(FUNDS, -35, "insufficient funds")
+
+/* The most negative code; tables indexed by -code have PX_ERR_COUNT slots. */
+#define PX_ERR_LAST PX_EFUNDS
+#define PX_ERR_COUNT 36
 
 typedef enum {
 #define PX_ERR_ENUM(name, code, msg) PX_E##name = (code),

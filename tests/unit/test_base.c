@@ -25,10 +25,11 @@ static void test_errors(void **state) {
   assert_string_equal(px_strerror(-9999), "unknown error");
   assert_string_equal(px_err_name(12345), "PX_EUNKNOWN");
   /* Every code in the table has a distinct name and a message. */
-  for (int e = 0; e >= PX_ERANGE; e--) {
+  for (int e = 0; e >= PX_ERR_LAST; e--) {
     assert_string_not_equal(px_err_name(e), "PX_EUNKNOWN");
     assert_string_not_equal(px_strerror(e), "unknown error");
   }
+  assert_int_equal(PX_ERR_COUNT, 1 - PX_ERR_LAST);
   assert_int_equal(px_err_from_errno(2 /* ENOENT */), PX_ENOENT);
 }
 
