@@ -32,7 +32,9 @@
  * it as their first argument.  PLEXUS_SIMD=scalar|avx2|avx512 and
  * PLEXUS_THREADS=N (environment) override the automatic choice when the
  * options leave it open.  No kernel allocates in its hot loop; scratch
- * memory belongs to the caller or to the context.
+ * memory belongs to the caller or to the context.  A context serves one
+ * caller at a time (kernels on one context must not run concurrently).
+ * The exact operation order of every kernel is in docs/compute.md.
  */
 #ifndef PLEXUS_COMPUTE_H
 #define PLEXUS_COMPUTE_H
@@ -79,6 +81,8 @@ float px_sigmoidf(float x);
 float px_logf(float x);
 float px_siluf(float x); /* x * sigmoid(x) */
 float px_geluf(float x); /* tanh approximation, as GPT-2 */
+/* sin and cos of a (|a| < 2^17; RoPE angles). */
+void px_sincosf(float a, float *s, float *c);
 
 /* ---- dense kernels (f32) ------------------------------------------------ */
 
@@ -87,13 +91,24 @@ float px_geluf(float x); /* tanh approximation, as GPT-2 */
 void px_matmul_f32(px_compute_t *c, float *C, int ldc, const float *A, int lda,
                    const float *W, int ldw, const float *bias, int M, int N,
                    int K);
+/* Pre-packed weights: W[N][K] rearranged once (e.g. at model load) into
+ * panels of 16 output columns, [ceil(N/16)][K][16], zero padded; the layout
+ * is the same for every SIMD level.  px_matmul_f32_packed gives results
+ * bit-identical to px_matmul_f32 on the unpacked W, without re-packing W
+ * on every call (GEMV: one pass over the weights).  Wp holds
+ * px_pack_f32_size(N, K) floats, preferably 64-byte aligned. */
+size_t px_pack_f32_size(int N, int K);
+void px_pack_f32(float *Wp, const float *W, int ldw, int N, int K);
+void px_matmul_f32_packed(px_compute_t *c, float *C, int ldc, const float *A,
+                          int lda, const float *Wp, const float *bias, int M,
+                          int N, int K);
 /* General form for training: C[M][N] = beta*C + op(A) . op(B), where
  * op(A) is A[M][K] or A^T (A stored [K][M]), op(B) is B[K][N] or B^T
  * (B stored [N][K]).  beta is 0 or 1 only (accumulate: the sequential-k
  * order then continues from the existing C value). */
-void px_gemm_f32(px_compute_t *c, int trans_a, int trans_b, int M, int N,
-                 int K, const float *A, int lda, const float *B, int ldb,
-                 int beta, float *C, int ldc);
+void px_gemm_f32(px_compute_t *c, int trans_a, int trans_b, int M, int N, int K,
+                 const float *A, int lda, const float *B, int ldb, int beta,
+                 float *C, int ldc);
 
 /* ---- int8 grouped ------------------------------------------------------- */
 
@@ -106,39 +121,55 @@ void px_quantize_q8(const float *x, int n, int G, int8_t *q, float *scales);
  * context).  K % G == 0. */
 void px_matmul_q8(px_compute_t *c, float *C, const float *A, const int8_t *W,
                   const float *Ws, int G, int M, int N, int K);
+/* Pre-packed int8 weights (W and its scales in one buffer, the layout of
+ * docs/compute.md, the same at every SIMD level) for px_matmul_q8_packed:
+ * bit-identical results to px_matmul_q8 without re-packing W per call.
+ * Limits of both: G % 4 == 0, K % G == 0, K <= 32768 (an error is logged
+ * and C left untouched otherwise). */
+size_t px_pack_q8_size(int N, int K, int G); /* bytes */
+void px_pack_q8(void *Wp, const int8_t *W, const float *Ws, int G, int N,
+                int K);
+void px_matmul_q8_packed(px_compute_t *c, float *C, const float *A,
+                         const void *Wp, int G, int M, int N, int K);
 
 /* ---- convolution and pooling (NCHW) ------------------------------------ */
 
 typedef struct {
-  int n, c, h, w;      /* input */
-  int oc, kh, kw;      /* output channels, kernel */
-  int stride, pad;     /* same for both axes */
+  int n, c, h, w;  /* input */
+  int oc, kh, kw;  /* output channels, kernel */
+  int stride, pad; /* same for both axes */
 } px_conv2d_shape_t;
 
 /* Output size: oh = (h + 2*pad - kh)/stride + 1 (likewise ow).  W is
  * [oc][c][kh][kw]; bias[oc] or NULL.  The reduction over (c, kh, kw) runs in
  * that nested order, sequentially, with FMA. */
-void px_conv2d_f32(px_compute_t *c, float *out, const float *in,
-                   const float *W, const float *bias,
-                   const px_conv2d_shape_t *s);
-void px_maxpool2d_f32(float *out, const float *in, int n, int ch, int h,
-                      int w, int k, int stride);
-void px_avgpool2d_f32(float *out, const float *in, int n, int ch, int h,
-                      int w, int k, int stride);
+void px_conv2d_f32(px_compute_t *c, float *out, const float *in, const float *W,
+                   const float *bias, const px_conv2d_shape_t *s);
+void px_maxpool2d_f32(float *out, const float *in, int n, int ch, int h, int w,
+                      int k, int stride);
+void px_avgpool2d_f32(float *out, const float *in, int n, int ch, int h, int w,
+                      int k, int stride);
 
-/* ---- elementwise and normalisation -------------------------------------- */
+/* ---- elementwise and normalisation --------------------------------------
+ * c picks the SIMD level (results are identical at every level); c may be
+ * NULL: the best level of this CPU.  out may equal an input. */
 
-void px_add_f32(float *out, const float *a, const float *b, size_t n);
-void px_mul_f32(float *out, const float *a, const float *b, size_t n);
-void px_relu_f32(float *out, const float *x, size_t n);
-void px_silu_f32(float *out, const float *x, size_t n);
-void px_gelu_f32(float *out, const float *x, size_t n);
-/* Row-wise softmax of rows x cols, in place allowed. */
-void px_softmax_f32(float *out, const float *x, int rows, int cols);
-void px_layernorm_f32(float *out, const float *x, const float *gamma,
-                      const float *beta, int rows, int cols, float eps);
-void px_rmsnorm_f32(float *out, const float *x, const float *weight,
-                    int rows, int cols, float eps);
+void px_add_f32(px_compute_t *c, float *out, const float *a, const float *b,
+                size_t n);
+void px_mul_f32(px_compute_t *c, float *out, const float *a, const float *b,
+                size_t n);
+void px_relu_f32(px_compute_t *c, float *out, const float *x, size_t n);
+void px_silu_f32(px_compute_t *c, float *out, const float *x, size_t n);
+void px_gelu_f32(px_compute_t *c, float *out, const float *x, size_t n);
+/* Row-wise softmax of rows x cols (cols >= 1), in place allowed. */
+void px_softmax_f32(px_compute_t *c, float *out, const float *x, int rows,
+                    int cols);
+/* gamma / beta may be NULL (1 / 0). */
+void px_layernorm_f32(px_compute_t *c, float *out, const float *x,
+                      const float *gamma, const float *beta, int rows, int cols,
+                      float eps);
+void px_rmsnorm_f32(px_compute_t *c, float *out, const float *x,
+                    const float *weight, int rows, int cols, float eps);
 /* Rotary embedding in place on x[n_heads][head_dim] at position pos
  * (llama2.c convention: pairs (2i, 2i+1), theta = 10000). */
 void px_rope_f32(float *x, int n_heads, int head_dim, int pos);
