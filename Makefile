@@ -6,12 +6,13 @@
 #   make bench    benchmarks (ratios against same-run references)
 #   make fuzz     each fuzz target for longer (FUZZ_SECONDS, default 300)
 #   make asan / make tsan   sanitizer builds in build-asan/ build-tsan/
+#   make soak     the consensus simulator over SOAK_SEEDS (20000) schedules
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_GEN := -G Ninja
 FUZZ_SECONDS ?= 300
 CHECK_FUZZ_SECONDS ?= 10
 
-.PHONY: all build deps demo check test unit asan tsan fuzz fuzz-build bench clean format
+.PHONY: all build deps demo check test unit asan tsan fuzz fuzz-build bench soak clean format
 
 all: build
 
@@ -48,6 +49,11 @@ fuzz: deps fuzz-build
 
 check: deps build asan tsan fuzz-build
 	./scripts/check $(CHECK_FUZZ_SECONDS)
+
+# Long simulator run: many more adversarial consensus schedules.
+SOAK_SEEDS ?= 20000
+soak: build
+	PX_SIM_SEEDS=$(SOAK_SEEDS) ./build/tests/test_sim
 
 bench: deps build
 	./scripts/bench
