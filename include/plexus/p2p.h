@@ -122,7 +122,7 @@ typedef struct {
 
 typedef struct {
   uint64_t conns_total, handshakes_ok, handshakes_failed;
-  uint64_t drops_by_reason[32]; /* indexed by -err (PX_E codes) */
+  uint64_t drops_by_reason[PX_ERR_COUNT]; /* indexed by -err (PX_E codes) */
   uint64_t bans;
   uint64_t gossip_delivered, gossip_duplicates, gossip_forwarded;
   uint64_t direct_in, direct_out;

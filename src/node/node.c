@@ -629,7 +629,7 @@ static void status_json(px_node_t *n, px_buf_t *b) {
       (unsigned long long)st.requests_in, (unsigned long long)st.requests_out,
       (unsigned long long)st.request_timeouts);
   int first = 1;
-  for (int e = 1; e < 32; e++) {
+  for (int e = 1; e < PX_ERR_COUNT; e++) {
     if (!st.drops_by_reason[e]) continue;
     px_buf_printf(b, "%s\"%s\":%llu", first ? "" : ",", px_err_name(-e),
                   (unsigned long long)st.drops_by_reason[e]);

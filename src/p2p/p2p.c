@@ -454,7 +454,7 @@ static void conn_drop(px_p2p_t *p, conn_t *c, int err, int strike, uint64_t now,
     px_log(lvl, LOGMOD, "dropping %s peer %s (%s%.16s): %s: %s",
            c->inbound ? "inbound" : "outbound", c->remote,
            id[0] ? "node " : "unauthenticated", id, px_err_name(err), why);
-  if (-err >= 0 && -err < 32) p->stats.drops_by_reason[-err]++;
+  if (-err >= 0 && -err < PX_ERR_COUNT) p->stats.drops_by_reason[-err]++;
   if (c->state == CS_HANDSHAKE || c->state == CS_DIALING)
     p->stats.handshakes_failed += c->state == CS_HANDSHAKE;
   if (c->state == CS_ESTABLISHED) peer_down(p, c, err);
