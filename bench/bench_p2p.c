@@ -1,7 +1,7 @@
 /*
  * bench_p2p.c — benchmarks of the p2p layer (docs/bench.md).
  *
- *   build/bench/bench_p2p [--quick]
+ *   build/bench/bench_p2p [--quick] [--only FIGURE] [--window N]
  *
  * Figures, each measured in this process on 127.0.0.1 only:
  *  1. Noise XX handshakes per second, both sides' work in one thread
@@ -72,7 +72,7 @@ typedef struct {
   unsigned gossip_window;
 } bench_opts_t;
 
-/* ---- small helpers ------------------------------------------------------ */
+/* ---- small helpers ------------------------------------------------------- */
 
 static double now_s(void) { return (double)px_time_mono_ns() / 1e9; }
 
@@ -139,8 +139,7 @@ static void rm_home(const char *dir) {
     struct dirent *e;
     char path[600];
     while ((e = readdir(d)) != NULL) {
-      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-        continue;
+      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
       snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
       unlink(path);
     }
@@ -149,11 +148,11 @@ static void rm_home(const char *dir) {
   rmdir(dir);
 }
 
-/* ---- HELLO, as the node builds and checks it ------------------------------ */
+/* ---- HELLO, as the node builds and checks it ----------------------------- */
 
 typedef struct {
-  px_keypair_t id;      /* Ed25519 identity */
-  uint8_t s_sk[32];     /* Noise static key */
+  px_keypair_t id;  /* Ed25519 identity */
+  uint8_t s_sk[32]; /* Noise static key */
   uint8_t s_pk[32];
   uint8_t sig[PX_SIG_LEN]; /* binding of s_pk to id */
 } party_t;
@@ -205,10 +204,10 @@ static int hello_verify(const px_noise_hs_t *hs, const uint8_t *pl, size_t n,
   memcpy(bind, BIND_PREFIX, sizeof(BIND_PREFIX) - 1);
   memcpy(bind + sizeof(BIND_PREFIX) - 1, rs, 32);
   return px_verify(m.u.hello.node_pk, bind, sizeof bind, m.u.hello.sig) ? -1
-                                                                         : 0;
+                                                                        : 0;
 }
 
-/* ---- 1a. in-process Noise XX handshakes ----------------------------------- */
+/* ---- 1a. in-process Noise XX handshakes ---------------------------------- */
 
 /* One full XX handshake, initiator i and responder r, both in this thread. */
 static int handshake_once(party_t *i, party_t *r) {
@@ -217,8 +216,8 @@ static int handshake_once(party_t *i, party_t *r) {
   uint8_t m1[64], m2[1024], m3[1024], hello[512], pl[512];
   size_t n1, n2, n3, hl, plen;
   const uint8_t *pro = (const uint8_t *)PROLOGUE;
-  int rc = px_noise_hs_init(&hi, 1, pro, sizeof(PROLOGUE) - 1, i->s_sk, NULL,
-                            NULL);
+  int rc =
+      px_noise_hs_init(&hi, 1, pro, sizeof(PROLOGUE) - 1, i->s_sk, NULL, NULL);
   if (!rc)
     rc = px_noise_hs_init(&hr, 0, pro, sizeof(PROLOGUE) - 1, r->s_sk, NULL,
                           NULL);
@@ -268,7 +267,7 @@ static int bench_handshake(const bench_opts_t *o, int fresh_static,
   return 0;
 }
 
-/* ---- embedded nodes ------------------------------------------------------- */
+/* ---- embedded nodes ------------------------------------------------------ */
 
 typedef struct bench_node bench_node_t;
 typedef struct gossip_bench gossip_bench_t;
@@ -291,8 +290,9 @@ struct bench_node {
 static void *node_thread(void *arg) {
   bench_node_t *bn = arg;
   int rc = px_node_run(bn->node);
-  if (rc) fprintf(stderr, "bench: node %u stopped with %s\n", bn->idx,
-                  px_strerror(rc));
+  if (rc)
+    fprintf(stderr, "bench: node %u stopped with %s\n", bn->idx,
+            px_strerror(rc));
   return NULL;
 }
 
@@ -401,7 +401,7 @@ static int nodes_wait_peers(bench_node_t *ns, unsigned n, size_t want,
   return -1;
 }
 
-/* ---- 1b. full TCP handshakes against a real node -------------------------- */
+/* ---- 1b. full TCP handshakes against a real node ------------------------- */
 
 /* Connect, run XX as initiator, and read the node's first transport message
  * (the PEX request it sends to every new peer): proof it accepted us. */
@@ -420,8 +420,8 @@ static int tcp_handshake_once(int port, party_t *me) {
   uint8_t buf[2 + 1024], pl[1024], hello[512];
   size_t n, plen, hl;
   if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) goto out;
-  if (px_noise_hs_init(&hs, 1, (const uint8_t *)PROLOGUE,
-                       sizeof(PROLOGUE) - 1, me->s_sk, NULL, NULL))
+  if (px_noise_hs_init(&hs, 1, (const uint8_t *)PROLOGUE, sizeof(PROLOGUE) - 1,
+                       me->s_sk, NULL, NULL))
     goto out;
   if (px_noise_hs_write(&hs, NULL, 0, buf + 2, sizeof buf - 2, &n)) goto out;
   px_put_u16be(buf, (uint16_t)n);
@@ -480,13 +480,14 @@ static int bench_tcp_handshake(const bench_opts_t *o, double *per_s) {
 out:
   if (bn) nodes_stop(bn, 1, 0);
   if (pool)
-    for (int k = 0; k < 32; k++) px_key_wipe(&pool[k].id);
+    for (int k = 0; k < 32; k++)
+      px_key_wipe(&pool[k].id);
   free(pool);
   free(bn);
   return rc;
 }
 
-/* ---- 2. gossip across 8 nodes --------------------------------------------- */
+/* ---- 2. gossip across 8 nodes -------------------------------------------- */
 
 typedef struct {
   gossip_bench_t *g;
@@ -496,22 +497,22 @@ typedef struct {
 
 struct gossip_bench {
   bench_node_t nodes[GOSSIP_NODES];
-  gossip_call_t *calls;       /* [GOSSIP_MAX_MSGS] arguments of the calls */
-  atomic_uint *deliveries;    /* [GOSSIP_MAX_MSGS] receivers so far */
-  uint64_t *lat_ns;           /* [node][seq]: each row written by its node */
-  atomic_ulong completed;     /* messages delivered to all receivers */
-  atomic_ulong bad;           /* malformed deliveries (should stay 0) */
+  gossip_call_t *calls;    /* [GOSSIP_MAX_MSGS] arguments of the calls */
+  atomic_uint *deliveries; /* [GOSSIP_MAX_MSGS] receivers so far */
+  uint64_t *lat_ns;        /* [node][seq]: each row written by its node */
+  atomic_ulong completed;  /* messages delivered to all receivers */
+  atomic_ulong bad;        /* malformed or extra deliveries: must stay 0 */
 };
 
 static void gossip_call(px_node_t *n, px_p2p_t *p, void *ud) {
   gossip_call_t *c = ud;
   uint8_t msg[GOSSIP_MSG];
-  for (size_t i = 0; i < sizeof msg; i++) msg[i] = (uint8_t)(i * 31u + c->seq);
+  for (size_t i = 0; i < sizeof msg; i++)
+    msg[i] = (uint8_t)(i * 31u + c->seq);
   px_put_u32le(msg, GOSSIP_MAGIC);
   px_put_u32le(msg + 4, c->seq);
   px_put_u64le(msg + 8, px_time_mono_ns());
-  if (px_p2p_broadcast(p, GOSSIP_TOPIC, msg, sizeof msg, px_node_now(n),
-                       NULL))
+  if (px_p2p_broadcast(p, GOSSIP_TOPIC, msg, sizeof msg, px_node_now(n), NULL))
     atomic_fetch_add(&c->g->bad, 1);
 }
 
@@ -530,8 +531,11 @@ static void gossip_hook(px_node_t *n, const px_p2p_fx_t *fx, void *ud) {
   uint32_t seq = px_get_u32le(d + 4);
   uint64_t sent = px_get_u64le(d + 8);
   g->lat_ns[(size_t)bn->idx * GOSSIP_MAX_MSGS + seq] = t - sent;
-  if (atomic_fetch_add(&g->deliveries[seq], 1) + 1 == GOSSIP_NODES - 1)
+  unsigned got = atomic_fetch_add(&g->deliveries[seq], 1) + 1;
+  if (got == GOSSIP_NODES - 1)
     atomic_fetch_add(&g->completed, 1);
+  else if (got > GOSSIP_NODES - 1)
+    atomic_fetch_add(&g->bad, 1); /* delivered twice somewhere */
 }
 
 static int bench_gossip(const bench_opts_t *o, double *msgs_s, double *p50_ms,
@@ -548,7 +552,8 @@ static int bench_gossip(const bench_opts_t *o, double *msgs_s, double *p50_ms,
     atomic_init(&g->deliveries[i], 0);
   atomic_init(&g->completed, 0);
   atomic_init(&g->bad, 0);
-  for (unsigned i = 0; i < GOSSIP_NODES; i++) g->nodes[i].gossip = g;
+  for (unsigned i = 0; i < GOSSIP_NODES; i++)
+    g->nodes[i].gossip = g;
   px_node_hooks_t hooks = {.on_gossip = gossip_hook};
   started = 1;
   if (nodes_start(g->nodes, GOSSIP_NODES, NULL, &hooks)) goto out;
@@ -582,7 +587,7 @@ static int bench_gossip(const bench_opts_t *o, double *msgs_s, double *p50_ms,
       goto out;
     }
     if (seq - atomic_load(&g->completed) >= o->gossip_window) {
-      sleep_us(50);
+      sleep_us(200);
       continue;
     }
     gossip_call_t *c = &g->calls[seq];
@@ -594,10 +599,13 @@ static int bench_gossip(const bench_opts_t *o, double *msgs_s, double *p50_ms,
   }
   /* Drain: every message sent must reach all receivers. */
   double end = now_s() + 10;
-  while (atomic_load(&g->completed) < seq && now_s() < end) sleep_us(1000);
+  while (atomic_load(&g->completed) < seq && now_s() < end)
+    sleep_us(1000);
   if (atomic_load(&g->completed) < seq || atomic_load(&g->bad)) {
-    fprintf(stderr, "bench: gossip lost messages (%lu of %u complete, %lu "
-            "bad)\n", (unsigned long)atomic_load(&g->completed), seq,
+    fprintf(stderr,
+            "bench: gossip lost messages (%lu of %u complete, %lu "
+            "bad)\n",
+            (unsigned long)atomic_load(&g->completed), seq,
             (unsigned long)atomic_load(&g->bad));
     goto out;
   }
@@ -626,14 +634,14 @@ out:
   return rc;
 }
 
-/* ---- 3. encrypted throughput vs plain TCP --------------------------------- */
+/* ---- 3. encrypted throughput vs plain TCP -------------------------------- */
 
 struct tp_bench {
   bench_node_t nodes[2]; /* [0] receiver B (stopped first), [1] sender A */
   uint8_t *payload;
-  uint64_t sent;         /* payload bytes A sent (A's loop thread only) */
-  atomic_ullong bytes;   /* payload bytes B received */
-  atomic_int pumping;    /* B asks A for more while set */
+  uint64_t sent;       /* payload bytes A sent (A's loop thread only) */
+  atomic_ullong bytes; /* payload bytes B received */
+  atomic_int pumping;  /* B asks A for more while set */
   atomic_ulong send_errors;
 };
 
@@ -677,7 +685,8 @@ static int bench_node_throughput(const bench_opts_t *o, double *mb_s,
   tp_bench_t *tp = calloc(1, sizeof *tp);
   int rc = -1;
   if (!tp || !(tp->payload = malloc(TP_MSG))) goto out;
-  for (size_t i = 0; i < TP_MSG; i++) tp->payload[i] = (uint8_t)(i * 131u);
+  for (size_t i = 0; i < TP_MSG; i++)
+    tp->payload[i] = (uint8_t)(i * 131u);
   atomic_init(&tp->bytes, 0);
   atomic_init(&tp->pumping, 1);
   atomic_init(&tp->send_errors, 0);
@@ -747,7 +756,8 @@ static void *tcp_writer(void *arg) {
   tcp_ref_t *r = arg;
   uint8_t *buf = malloc(TCP_CHUNK);
   if (!buf) return NULL;
-  for (size_t i = 0; i < TCP_CHUNK; i++) buf[i] = (uint8_t)(i * 131u);
+  for (size_t i = 0; i < TCP_CHUNK; i++)
+    buf[i] = (uint8_t)(i * 131u);
   while (!atomic_load(&r->stop))
     if (write_all(r->fd, buf, TCP_CHUNK)) break;
   shutdown(r->fd, SHUT_WR);
@@ -796,8 +806,10 @@ static int bench_tcp_reference(double secs, double warm, double *mb_s) {
   }
 out:
   atomic_store(&wr.stop, 1);
-  if (have_w) pthread_join(tw, NULL);
-  else if (cs >= 0) shutdown(cs, SHUT_RDWR);
+  if (have_w)
+    pthread_join(tw, NULL);
+  else if (cs >= 0)
+    shutdown(cs, SHUT_RDWR);
   if (have_r) pthread_join(tr, NULL);
   if (as >= 0) close(as);
   if (cs >= 0) close(cs);
@@ -829,7 +841,7 @@ static int bench_aead(double secs, double *mb_s) {
   return 0;
 }
 
-/* ---- main ------------------------------------------------------------------ */
+/* ---- the table, one group of figures at a time ------------------------- */
 
 static int run_handshakes(const bench_opts_t *o) {
   double v;
@@ -840,8 +852,8 @@ static int run_handshakes(const bench_opts_t *o) {
   else
     fail = 1, fprintf(stderr, "bench: in-process handshake failed\n");
   if (bench_handshake(o, 1, &v) == 0)
-    row("  same + new static key and Ed25519 sign per side", v,
-        "handshakes/s", "node does these once per process");
+    row("  same + new static key and Ed25519 sign per side", v, "handshakes/s",
+        "node does these once per process");
   else
     fail = 1, fprintf(stderr, "bench: in-process handshake failed\n");
   if (bench_tcp_handshake(o, &v) == 0)
@@ -883,8 +895,9 @@ static int run_throughput(const bench_opts_t *o) {
   snprintf(note, sizeof note, "goal >= %.2f: %s", GOAL_RATIO,
            ratio >= GOAL_RATIO ? "MET" : "NOT MET");
   char cpu[96];
-  snprintf(cpu, sizeof cpu, "px_p2p_send -> on_direct; loop CPU A %.0f%% B %.0f%%",
-           cpu_a * 100, cpu_b * 100);
+  snprintf(cpu, sizeof cpu,
+           "px_p2p_send -> on_direct; loop CPU A %.0f%% B %.0f%%", cpu_a * 100,
+           cpu_b * 100);
   row("Encrypted throughput, node A -> node B (1 MiB msgs)", enc, "MB/s", cpu);
   row("  reference: plain loopback TCP, 2 threads", ref, "MB/s",
       "1 MiB blocking writes/reads, before+after");
@@ -897,14 +910,15 @@ static int run_throughput(const bench_opts_t *o) {
   return 0;
 }
 
-/* ---- main ------------------------------------------------------------------ */
+/* ---- main ---------------------------------------------------------------- */
 
 static void usage(void) {
-  fprintf(stderr, "usage: bench_p2p [--quick] [--only FIGURE]\n"
+  fprintf(stderr, "usage: bench_p2p [--quick] [--only FIGURE] [--window N]\n"
                   "  --quick         short run (smoke test); default takes "
-                  "about 30 s\n"
+                  "about 20 s\n"
                   "  --only FIGURE   handshake, gossip or throughput (for "
-                  "profiling)\n");
+                  "profiling)\n"
+                  "  --window N      gossip messages in flight (default 8)\n");
 }
 
 int main(int argc, char **argv) {
@@ -912,7 +926,7 @@ int main(int argc, char **argv) {
                     .gossip_secs = 5.0,
                     .tp_secs = 3.0,
                     .warm_secs = 0.5,
-                    .gossip_window = 32};
+                    .gossip_window = 8};
   int quick = 0;
   const char *only = "";
   for (int i = 1; i < argc; i++) {
@@ -923,6 +937,13 @@ int main(int argc, char **argv) {
                 strcmp(argv[i + 1], "gossip") == 0 ||
                 strcmp(argv[i + 1], "throughput") == 0)) {
       only = argv[++i];
+    } else if (strcmp(argv[i], "--window") == 0 && i + 1 < argc) {
+      uint64_t w;
+      if (px_parse_u64(argv[++i], &w) || w < 1 || w > 4096) {
+        usage();
+        return 2;
+      }
+      o.gossip_window = (unsigned)w;
     } else {
       usage();
       return 2;

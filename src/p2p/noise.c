@@ -43,6 +43,7 @@
 
 #include <sodium.h>
 
+#include "plexus/crypto.h"
 #include "p2p/noise.h"
 
 #include "base/px_internal.h"
@@ -105,18 +106,15 @@ static void cipher_set_key(px_noise_cipher_t *c,
   c->has_key = 1;
 }
 
-/* ENCRYPT with the current nonce, then n++.  Caller checked the key. */
+/* ENCRYPT with the current nonce, then n++.  Caller checked the key.  The
+ * AEAD is px_aead_* (plexus/crypto.h): RFC 8439 ChaCha20-Poly1305, whose
+ * 96-bit nonce is Noise's 32 zero bits || 64-bit little-endian counter. */
 static int cipher_encrypt(px_noise_cipher_t *c, const uint8_t *ad, size_t adlen,
                           const uint8_t *pt, size_t n, uint8_t *out) {
-  static const uint8_t empty[1] = {0};
   uint8_t nonce[12];
-  unsigned long long clen = 0;
   if (c->n == UINT64_MAX) return PX_ELIMIT;
   nonce_bytes(c->n, nonce);
-  if (crypto_aead_chacha20poly1305_ietf_encrypt(out, &clen, n ? pt : empty, n,
-                                                adlen ? ad : empty, adlen, NULL,
-                                                nonce, c->k) != 0)
-    return PX_ECRYPTO;
+  px_aead_encrypt(out, pt, n, ad, adlen, nonce, c->k);
   c->n++;
   return 0;
 }
@@ -124,16 +122,12 @@ static int cipher_encrypt(px_noise_cipher_t *c, const uint8_t *ad, size_t adlen,
 /* DECRYPT with the current nonce; n++ only on success. */
 static int cipher_decrypt(px_noise_cipher_t *c, const uint8_t *ad, size_t adlen,
                           const uint8_t *ct, size_t n, uint8_t *out) {
-  static const uint8_t empty[1] = {0};
-  uint8_t scratch[1];
   uint8_t nonce[12];
-  unsigned long long mlen = 0;
   if (c->n == UINT64_MAX) return PX_ELIMIT;
   if (n < PX_NOISE_TAG_LEN) return PX_EAUTH;
   nonce_bytes(c->n, nonce);
-  if (crypto_aead_chacha20poly1305_ietf_decrypt(
-          n > PX_NOISE_TAG_LEN ? out : scratch, &mlen, NULL, ct, n,
-          adlen ? ad : empty, adlen, nonce, c->k) != 0)
+  if (px_aead_decrypt(n > PX_NOISE_TAG_LEN ? out : NULL, ct, n, ad, adlen,
+                      nonce, c->k) != 0)
     return PX_EAUTH;
   c->n++;
   return 0;
@@ -160,13 +154,10 @@ int px_noise_cipher_rekey(px_noise_cipher_t *c) {
   static const uint8_t zeros[PX_NOISE_KEY_LEN] = {0};
   uint8_t nonce[12];
   uint8_t out[PX_NOISE_KEY_LEN + PX_NOISE_TAG_LEN];
-  unsigned long long clen = 0;
   if (!c) return PX_EINVAL;
   if (!c->has_key) return PX_ESTATE;
   nonce_bytes(UINT64_MAX, nonce);
-  if (crypto_aead_chacha20poly1305_ietf_encrypt(
-          out, &clen, zeros, sizeof zeros, NULL, 0, NULL, nonce, c->k) != 0)
-    return PX_ECRYPTO;
+  px_aead_encrypt(out, zeros, sizeof zeros, NULL, 0, nonce, c->k);
   memcpy(c->k, out, PX_NOISE_KEY_LEN);
   sodium_memzero(out, sizeof out);
   return 0;
