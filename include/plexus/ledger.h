@@ -46,7 +46,7 @@ extern "C" {
 #define PX_LEDGER_E_NONCE_GAP PX_ENONCEGAP /* nonce > account nonce */
 #define PX_LEDGER_E_FEE_LOW PX_EFEE        /* fee below params minimum */
 #define PX_LEDGER_E_FUNDS PX_EFUNDS        /* insufficient balance / stake */
-#define PX_LEDGER_E_OVERFLOW PX_ERANGE  /* a u64 would overflow */
+#define PX_LEDGER_E_OVERFLOW PX_ERANGE     /* a u64 would overflow */
 
 /* ---- limits -------------------------------------------------------------
  */
@@ -347,6 +347,14 @@ int px_ledger_block_validate(const px_ledger_state_t *s, const px_block_t *b);
  * state is unchanged.  Deterministic. */
 int px_ledger_apply_block(px_ledger_state_t *s, const px_block_t *b,
                           px_tx_result_t *results);
+/* The same, for a caller that has already verified some signatures (the
+ * node's mempool): sig_known(ud, tx) returning 1 means tx's signature was
+ * verified before, so it is not verified again.  The tx hash covers the
+ * signature, so a cache keyed by tx hash is sound.  NULL: verify all. */
+typedef int (*px_ledger_sig_known_fn)(void *ud, const px_tx_t *tx);
+int px_ledger_apply_block_ex(px_ledger_state_t *s, const px_block_t *b,
+                             px_tx_result_t *results,
+                             px_ledger_sig_known_fn sig_known, void *ud);
 /* RFC 6962 root over the results' encodings (next header's results_hash). */
 int px_ledger_results_hash(const px_tx_result_t *r, size_t n,
                            uint8_t out[PX_HASH_LEN]);
@@ -384,6 +392,15 @@ int px_ledger_store_genesis(px_ledger_store_t *st, px_genesis_t *g);
  * block, hash index, tx index, the state keys it changed, meta. */
 int px_ledger_store_commit(px_ledger_store_t *st, const px_ledger_state_t *s,
                            const px_block_t *b, const px_tx_result_t *results);
+/* px_ledger_store_commit plus the block's commit certificate (opaque bytes,
+ * the consensus COMMIT encoding) in the same write transaction, so a node
+ * can serve block + commit to peers that sync.  cert may be NULL. */
+int px_ledger_store_commit_cert(px_ledger_store_t *st,
+                                const px_ledger_state_t *s, const px_block_t *b,
+                                const px_tx_result_t *results,
+                                const uint8_t *cert, size_t cert_len);
+/* The certificate stored with block `height` (appended); PX_ENOTFOUND. */
+int px_ledger_store_cert(px_ledger_store_t *st, uint64_t height, px_buf_t *out);
 /* Block encoding by height (appended to out); PX_ENOTFOUND. */
 int px_ledger_store_block(px_ledger_store_t *st, uint64_t height,
                           px_buf_t *out);

@@ -26,5 +26,19 @@ void px_cli_print_status(FILE *f, const char *json);
 void px_cli_json_field(const char *json, const char *key, char *out,
                        size_t cap);
 int px_cli_devnet(const char *sub, px_cli_args_t *a, const char *argv0);
+/* Chain commands (chain_cmds.c): wallet, stake, unstake, tx, query,
+ * verify-proof, chain.  has_sub: the command takes a subcommand word. */
+int px_cli_is_chain_cmd(const char *cmd);
+int px_cli_chain_has_sub(const char *cmd);
+int px_cli_chain(const char *cmd, const char *sub, px_cli_args_t *a);
+/* genesis.json in every dir: the first nval node keys are validators, each
+ * dir gets a funded wallet.key (made if absent). */
+int px_cli_chain_genesis(const char *const *dirs, size_t ndirs, size_t nval,
+                         const char *chain_id);
+/* Model commands (compute_cmds.c). */
+int px_cli_train(px_cli_args_t *a);
+int px_cli_eval(px_cli_args_t *a);
+int px_cli_infer(px_cli_args_t *a);
+int px_cli_generate(px_cli_args_t *a);
 
 #endif

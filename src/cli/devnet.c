@@ -9,6 +9,13 @@
  * every node sees all the others, printing progress.  Running `up` again on
  * an existing devnet restarts the nodes that are not running.
  *
+ * With --validators V the devnet is a chain (docs/chain.md): one genesis
+ * names the node keys of node0..node<V-1> as validators (each staked and
+ * funded) and funds a wallet.key in every node home; it is copied into
+ * each home, so every node starts the same chain.  --validators alone
+ * means V nodes; --nodes N (N >= V) adds N-V followers.  Without
+ * --validators the devnet is p2p only, as before.
+ *
  * All nodes share one IP address, so the devnet turns p2p.ban_ip off: a ban
  * of 127.0.0.1 would ban every honest node with the culprit.  Bans by node
  * id still apply.
@@ -202,8 +209,15 @@ static int devnet_status_one(const char *dir, int *peers, char *id,
 }
 
 static int devnet_up(px_cli_args_t *a, const char *home) {
-  uint64_t nodes = 4, base = 0, timeout_s = 60;
+  uint64_t nodes = 4, base = 0, timeout_s = 60, validators = 0;
   const char *v;
+  if ((v = px_config_get(&a->opts, "validators")) &&
+      (px_parse_u64(v, &validators) || validators < 1 ||
+       validators > DEVNET_MAX_NODES)) {
+    fprintf(stderr, "plexus: --validators must be 1 to %d\n", DEVNET_MAX_NODES);
+    return 2;
+  }
+  if (validators && !px_config_get(&a->opts, "nodes")) nodes = validators;
   if ((v = px_config_get(&a->opts, "nodes")) &&
       (px_parse_u64(v, &nodes) || nodes < 1 || nodes > DEVNET_MAX_NODES)) {
     fprintf(stderr, "plexus: --nodes must be 1 to %d\n", DEVNET_MAX_NODES);
@@ -218,6 +232,10 @@ static int devnet_up(px_cli_args_t *a, const char *home) {
   if ((v = px_config_get(&a->opts, "timeout")) &&
       (px_parse_u64(v, &timeout_s) || timeout_s < 1)) {
     fprintf(stderr, "plexus: --timeout must be a number of seconds\n");
+    return 2;
+  }
+  if (validators > nodes) {
+    fprintf(stderr, "plexus: --validators cannot exceed --nodes\n");
     return 2;
   }
   int existing = 0;
@@ -274,6 +292,27 @@ static int devnet_up(px_cli_args_t *a, const char *home) {
                 px_strerror(rc));
         return 1;
       }
+    }
+    if (validators) {
+      char(*dirs)[600] = px_calloc(nodes, sizeof *dirs);
+      const char **dp = px_calloc(nodes, sizeof *dp);
+      for (int i = 0; dirs && dp && i < (int)nodes; i++) {
+        node_dir(dirs[i], sizeof dirs[i], home, i);
+        dp[i] = dirs[i];
+      }
+      rc = dirs && dp
+               ? px_cli_chain_genesis(dp, nodes, validators, "plexus-devnet")
+               : PX_ENOMEM;
+      px_free(dirs);
+      px_free(dp);
+      if (rc) {
+        fprintf(stderr, "plexus: cannot create the devnet genesis: %s\n",
+                px_strerror(rc));
+        return 1;
+      }
+      printf("devnet: genesis with %llu validator%s written to every node "
+             "home (wallets: %s/nodeI/wallet.key)\n",
+             (unsigned long long)validators, validators == 1 ? "" : "s", home);
     }
     char meta[600], text[64];
     snprintf(meta, sizeof meta, "%s/%s", home, DEVNET_META);
@@ -367,7 +406,15 @@ static int devnet_status(px_cli_args_t *a, const char *home) {
       px_cli_json_field(reply, "node_id", id, sizeof id);
       px_cli_json_field(reply, "listen", listen, sizeof listen);
       px_cli_json_field(reply, "peer_count", count, sizeof count);
-      printf("node%-3d up   %.16s  %-21s peers %s\n", i, id, listen, count);
+      char height[24] = "", app[80] = "";
+      const char *ch = strstr(reply, "\"chain\":{");
+      if (ch) {
+        px_cli_json_field(ch, "height", height, sizeof height);
+        px_cli_json_field(ch, "app_hash", app, sizeof app);
+      }
+      printf("node%-3d up   %.16s  %-21s peers %s", i, id, listen, count);
+      if (ch) printf("  height %s app %.16s", height, app);
+      printf("\n");
     }
     if (!rc) up++;
     px_free(reply);
@@ -421,8 +468,8 @@ static int devnet_down(const char *home) {
 
 int px_cli_devnet(const char *sub, px_cli_args_t *a, const char *argv0) {
   (void)argv0;
-  static const char *const ok[] = {"home", "nodes",   "base-port",
-                                   "json", "timeout", NULL};
+  static const char *const ok[] = {"home",    "nodes",      "base-port", "json",
+                                   "timeout", "validators", NULL};
   if (px_cli_check_opts(a, ok, 1)) return 2;
   const char *home = px_cli_home(a);
   if (!home) return 2;

@@ -9,6 +9,8 @@
  *   plexus request --home DIR --peer NODE_ID TEXT
  *   plexus stop    --home DIR
  *   plexus devnet  up --nodes N --home DIR [--base-port P] | status | down
+ *   plexus devnet  up --validators N --home DIR   (a chain: chain_cmds.c)
+ *   plexus wallet|stake|unstake|tx|query|verify-proof|chain ... (chain_cmds.c)
  *
  * Every configuration option (docs/config.md) can be given as a flag,
  * `--p2p.listen 127.0.0.1:7000` or `--p2p.listen=127.0.0.1:7000`; flags
@@ -42,6 +44,20 @@ static int usage(FILE *f) {
       "  devnet  up --nodes N --home DIR [--base-port P]\n"
       "  devnet  status --home DIR [--json]\n"
       "  devnet  down --home DIR\n"
+      "  devnet  up --validators N --home DIR    a local chain of N validators\n"
+      "  wallet  new|show|balance --home DIR     the wallet (DIR/wallet.key)\n"
+      "  wallet  send --home DIR --to ID --amount N [--fee F] [--no-wait]\n"
+      "  stake|unstake --home DIR --amount N     bond / unbond stake\n"
+      "  tx status HASH --home DIR               a transaction's outcome\n"
+      "  query account ID --home DIR [--prove] [--out FILE]\n"
+      "  verify-proof FILE [--genesis F | --validators F | --home DIR]\n"
+      "  chain status --home DIR                 height, app hash, mempool\n"
+      "  train   --model mlp|cnn --data fashion-mnist --epochs N --out FILE\n"
+      "          [--batch B --lr X --optimizer sgd|adamw --seed S --limit N]\n"
+      "  eval    --model FILE --data fashion-mnist [--limit N] [--json]\n"
+      "  infer   --model FILE --input FILE [--trace] [--json]\n"
+      "  generate --model stories.bin --tokenizer tokenizer.bin --prompt TEXT\n"
+      "          [--steps N --temperature T --top-p P --seed S]\n"
       "  version                                 print the version\n"
       "\n"
       "OPTIONs are configuration keys (docs/config.md), e.g. --p2p.listen\n"
@@ -72,7 +88,8 @@ int px_cli_parse(int argc, char **argv, px_cli_args_t *a) {
       snprintf(key, sizeof key, "%s", s + 2);
       /* Boolean switches take no value. */
       if (!strcmp(key, "json") || !strcmp(key, "help") ||
-          !strcmp(key, "force") || i + 1 >= argc ||
+          !strcmp(key, "force") || !strcmp(key, "prove") ||
+          !strcmp(key, "no-wait") || i + 1 >= argc ||
           strncmp(argv[i + 1], "--", 2) == 0)
         val = "true";
       else
@@ -143,6 +160,17 @@ static int cmd_init(px_cli_args_t *a) {
     return 1;
   }
   printf("initialised %s\nnode id: %s\n", home, id);
+  /* A single-validator chain: this node's key validates, a wallet is
+   * funded (`plexus node` then produces blocks). */
+  const char *dirs[1] = {home};
+  if ((rc = px_cli_chain_genesis(dirs, 1, 1, "plexus-local"))) {
+    fprintf(stderr, "plexus: cannot create the genesis in %s: %s\n", home,
+            px_strerror(rc));
+    return 1;
+  }
+  printf("genesis: %s/genesis.json (this node validates; wallet %s/wallet.key "
+         "is funded)\n",
+         home, home);
   return 0;
 }
 
@@ -330,7 +358,7 @@ int main(int argc, char **argv) {
   }
   px_cli_args_t *a = px_calloc(1, sizeof *a);
   if (!a) return 1;
-  int sub = !strcmp(cmd, "devnet");
+  int sub = !strcmp(cmd, "devnet") || px_cli_chain_has_sub(cmd);
   if (px_cli_parse(argc - 2 - sub, argv + 2 + sub, a)) {
     px_free(a);
     return 2;
@@ -354,6 +382,16 @@ int main(int argc, char **argv) {
     rc = cmd_request(a);
   else if (!strcmp(cmd, "stop"))
     rc = cmd_stop(a);
+  else if (!strcmp(cmd, "train"))
+    rc = px_cli_train(a);
+  else if (!strcmp(cmd, "eval"))
+    rc = px_cli_eval(a);
+  else if (!strcmp(cmd, "infer"))
+    rc = px_cli_infer(a);
+  else if (!strcmp(cmd, "generate"))
+    rc = px_cli_generate(a);
+  else if (px_cli_is_chain_cmd(cmd))
+    rc = px_cli_chain(cmd, sub && argc > 2 ? argv[2] : "", a);
   else if (sub)
     rc = px_cli_devnet(argc > 2 ? argv[2] : "", a, argv[0]);
   else {

@@ -1,11 +1,12 @@
 /*
  * store.c — durable chain storage in LMDB.
  *
- * One LMDB environment (a directory) with five named databases:
+ * One LMDB environment (a directory) with six named databases:
  *   blocks   be64(height)  -> block encoding
  *   hashes   block hash    -> be64(height)
  *   txs      tx hash       -> u64 height, u32 index, i32 code, u64 fee_paid
  *   state    state key     -> state value (the whole authenticated map)
+ *   commits  be64(height)  -> commit certificate of that block (opaque)
  *   meta     "genesis"     -> genesis binary encoding
  *            "height", "time" -> u64;  "app_hash", "block_hash",
  *            "results_hash" -> 32 bytes (the chain metadata of state.c)
@@ -37,7 +38,7 @@
 
 struct px_ledger_store {
   MDB_env *env;
-  MDB_dbi blocks, hashes, txs, state, meta;
+  MDB_dbi blocks, hashes, txs, state, meta, commits;
 };
 
 static int mdb_err(int rc) {
@@ -89,6 +90,7 @@ int px_ledger_store_open(const char *dir, size_t map_size,
   if (!m) m = mdb_dbi_open(txn, "txs", MDB_CREATE, &st->txs);
   if (!m) m = mdb_dbi_open(txn, "state", MDB_CREATE, &st->state);
   if (!m) m = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta);
+  if (!m) m = mdb_dbi_open(txn, "commits", MDB_CREATE, &st->commits);
   if (!m) {
     m = mdb_txn_commit(txn);
     txn = NULL;
@@ -274,6 +276,13 @@ done:
 
 int px_ledger_store_commit(px_ledger_store_t *st, const px_ledger_state_t *s,
                            const px_block_t *b, const px_tx_result_t *results) {
+  return px_ledger_store_commit_cert(st, s, b, results, NULL, 0);
+}
+
+int px_ledger_store_commit_cert(px_ledger_store_t *st,
+                                const px_ledger_state_t *s, const px_block_t *b,
+                                const px_tx_result_t *results,
+                                const uint8_t *cert, size_t cert_len) {
   if (!st || !s || !b || (b->n_txs && !results)) return PX_EINVAL;
   if (s->height != b->header.height ||
       memcmp(s->last_block_hash, b->hash, PX_HASH_LEN) != 0)
@@ -290,6 +299,10 @@ int px_ledger_store_commit(px_ledger_store_t *st, const px_ledger_state_t *s,
   be64(b->header.height, h);
   MDB_val k = val(h, 8), v = val(b->raw, b->raw_len);
   if (!m) m = mdb_put(txn, st->blocks, &k, &v, 0);
+  if (!m && cert && cert_len) {
+    v = val(cert, cert_len);
+    m = mdb_put(txn, st->commits, &k, &v, 0);
+  }
   k = val(b->hash, PX_HASH_LEN);
   v = val(h, 8);
   if (!m) m = mdb_put(txn, st->hashes, &k, &v, 0);
@@ -337,6 +350,21 @@ int px_ledger_store_block(px_ledger_store_t *st, uint64_t height,
   be64(height, h);
   MDB_val k = val(h, 8), v;
   m = mdb_get(txn, st->blocks, &k, &v);
+  int rc = m ? mdb_err(m) : px_buf_append(out, v.mv_data, v.mv_size);
+  mdb_txn_abort(txn);
+  return rc;
+}
+
+int px_ledger_store_cert(px_ledger_store_t *st, uint64_t height,
+                         px_buf_t *out) {
+  if (!st || !out) return PX_EINVAL;
+  MDB_txn *txn;
+  int m = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
+  if (m) return mdb_err(m);
+  uint8_t h[8];
+  be64(height, h);
+  MDB_val k = val(h, 8), v;
+  m = mdb_get(txn, st->commits, &k, &v);
   int rc = m ? mdb_err(m) : px_buf_append(out, v.mv_data, v.mv_size);
   mdb_txn_abort(txn);
   return rc;

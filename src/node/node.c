@@ -30,6 +30,7 @@
 #include "plexus/crypto.h"
 #include "plexus/node.h"
 #include "plexus/p2p.h"
+#include "node/chain.h"
 #include "base/px_internal.h"
 
 #define LOGMOD "node"
@@ -38,7 +39,7 @@
  * reads mean fewer system calls on the bulk path. */
 #define READ_BUF (256u << 10)
 #define MAX_WRITE_QUEUE (64u << 20)
-#define CTL_MAX_LINE 65536
+#define CTL_MAX_LINE (16u << 20) /* `txs` carries many transactions */
 
 typedef struct conn {
   uv_tcp_t tcp;
@@ -99,6 +100,7 @@ struct px_node {
   char listen_addr[PX_ADDR_MAX];
   uint64_t started_ms;
   char sock_path[600];
+  px_chain_t *chain; /* when DIR/genesis.json exists (chain.c) */
 };
 
 static void drain_effects(px_node_t *n);
@@ -635,7 +637,12 @@ static void status_json(px_node_t *n, px_buf_t *b) {
                   (unsigned long long)st.drops_by_reason[e]);
     first = 0;
   }
-  px_buf_printf(b, "}}}");
+  px_buf_printf(b, "}}");
+  if (n->chain) {
+    px_buf_printf(b, ",\"chain\":");
+    px_chain_status_json(n->chain, b);
+  }
+  px_buf_printf(b, "}");
 }
 
 static void ctl_command(ctl_t *x, char *line) {
@@ -684,8 +691,13 @@ static void ctl_command(ctl_t *x, char *line) {
     px_buf_printf(&b, "{\"ok\":true,\"stopping\":true}");
     ctl_reply(x, &b);
     px_node_stop(n);
+  } else if (n->chain && px_chain_command(n->chain, line, arg, &b)) {
+    ctl_reply(x, &b);
   } else {
-    ctl_error(x, PX_EINVAL, "unknown command (status, gossip, request, stop)");
+    ctl_error(x, PX_EINVAL,
+              n->chain ? "unknown command (status, gossip, request, stop, tx, "
+                         "txs, account, txstatus, block, validators, chain)"
+                       : "unknown command (status, gossip, request, stop)");
   }
   px_buf_release(&b);
   drain_effects(n);
@@ -782,6 +794,7 @@ static void drain_effects(px_node_t *n) {
       do_dial(n, f.conn, f.addr);
       break;
     case PX_P2P_FX_GOSSIP:
+      if (n->chain && px_chain_on_gossip(n->chain, &f)) break;
       log_gossip(n, &f);
       if (n->hooks.on_gossip) n->hooks.on_gossip(n, &f, n->hooks.ud);
       break;
@@ -789,12 +802,14 @@ static void drain_effects(px_node_t *n) {
       if (n->hooks.on_direct) n->hooks.on_direct(n, &f, n->hooks.ud);
       break;
     case PX_P2P_FX_REQUEST:
+      if (n->chain && px_chain_on_request(n->chain, &f)) break;
       if (f.method == PX_NODE_METHOD_ECHO)
         px_p2p_respond(n->p2p, f.node_pk, f.req_id, 0, f.data.data, f.data.len);
       else
         px_p2p_respond(n->p2p, f.node_pk, f.req_id, PX_ENOTFOUND, NULL, 0);
       break;
     case PX_P2P_FX_RESPONSE:
+      if (n->chain && px_chain_on_response(n->chain, &f)) break;
       for (ctl_t *x = n->ctls; x; x = x->next) {
         if (x->req_id != f.req_id || x->replied) continue;
         px_buf_t b;
@@ -814,6 +829,7 @@ static void drain_effects(px_node_t *n) {
       break;
     case PX_P2P_FX_PEER_UP:
     case PX_P2P_FX_PEER_DOWN:
+      if (n->chain) px_chain_on_peer(n->chain, &f);
       if (n->hooks.on_peer) n->hooks.on_peer(n, &f, n->hooks.ud);
       break; /* the core logs these */
     }
@@ -826,7 +842,13 @@ static void drain_effects(px_node_t *n) {
 static void on_tick(uv_timer_t *t) {
   px_node_t *n = t->data;
   px_p2p_tick(n->p2p, uv_now(&n->loop));
+  if (n->chain) px_chain_tick(n->chain, uv_now(&n->loop));
   drain_effects(n);
+}
+
+static void chain_flush(void *ud) {
+  px_node_t *n = ud;
+  if (!n->stopping) drain_effects(n);
 }
 
 /* Last resort at exit: close whatever is still open (connections through
@@ -849,6 +871,7 @@ static void on_stop_timer(uv_timer_t *t) {
     conn_close(n->conns[i]);
   for (ctl_t *x = n->ctls; x; x = x->next)
     ctl_close(x);
+  px_chain_close(n->chain);
   uv_close((uv_handle_t *)&n->tick, NULL);
   uv_close((uv_handle_t *)&n->stop_timer, NULL);
   uv_close((uv_handle_t *)&n->sigint, NULL);
@@ -1006,6 +1029,16 @@ int px_node_open(const char *home, const px_config_t *flags, px_node_t **out,
     snprintf(errmsg, errcap, "invalid p2p configuration: %s", px_strerror(rc));
     goto fail;
   }
+  if (px_chain_configured(home)) {
+    px_chain_env_t ce = {.home = home,
+                         .key = &n->p2pcfg.identity,
+                         .cfg = &n->cfg,
+                         .loop = &n->loop,
+                         .p2p = n->p2p,
+                         .flush = chain_flush,
+                         .ud = n};
+    if ((rc = px_chain_open(&ce, &n->chain, errmsg, errcap))) goto fail;
+  }
   const char *boot = px_config_get_str(&n->cfg, "p2p.bootstrap", "");
   char list[PX_CONFIG_MAX_VALUE];
   snprintf(list, sizeof list, "%s", boot);
@@ -1091,6 +1124,10 @@ int px_node_run(px_node_t *n) {
   px_node_id_hex(n->p2pcfg.identity.pk, id);
   PX_LOGI(LOGMOD, "node %s listening on %s (network %s)", id, n->p2pcfg.listen,
           n->p2pcfg.network);
+  if (n->chain && (rc = px_chain_start(n->chain))) {
+    result = rc;
+    goto stop_now;
+  }
   uv_timer_start(&n->tick, on_tick, 0, 50);
   uv_run(&n->loop, UV_RUN_DEFAULT);
   goto done;
@@ -1126,6 +1163,7 @@ void px_node_free(px_node_t *n) {
       c = next;
     }
   }
+  px_chain_free(n->chain); /* closes the WAL and the store */
   px_p2p_free(n->p2p);
   px_free(n->conns);
   px_free(n->rbuf);

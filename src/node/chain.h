@@ -1,0 +1,127 @@
+/*
+ * chain.h — the chain runtime inside a node (private to src/node/).
+ *
+ * A px_chain_t exists when the node's home holds genesis.json.  It owns the
+ * LMDB store (DIR/data), the consensus WAL (DIR/cs.wal), the mempool and a
+ * Tendermint core, and drives them from the node's libuv loop: consensus
+ * messages and transaction batches travel as p2p gossip, block sync as
+ * request/response, timeouts as uv timers.  docs/chain.md describes it.
+ *
+ * Everything here runs on the node's loop thread.  The node calls in from
+ * its effect loop (gossip, requests, responses, peers), its tick, and its
+ * control socket; the chain calls env.flush after work it starts itself
+ * (timers) so the p2p effects it caused are performed.
+ */
+#ifndef PX_NODE_CHAIN_H
+#define PX_NODE_CHAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "plexus/base.h"
+#include "plexus/consensus.h"
+#include "plexus/crypto.h"
+#include "plexus/ledger.h"
+#include "plexus/p2p.h"
+
+#define PX_CHAIN_GENESIS_FILE "genesis.json"
+#define PX_CHAIN_DATA_DIR "data"
+#define PX_CHAIN_WAL_FILE "cs.wal"
+
+/* p2p gossip topics and request methods the chain owns. */
+#define PX_CHAIN_TOPIC_CONS 2   /* consensus messages */
+#define PX_CHAIN_TOPIC_TXS 3    /* batches of transactions */
+#define PX_CHAIN_METHOD_BLOCK 2 /* u64 height -> block + commit */
+
+typedef struct px_chain px_chain_t;
+
+typedef struct {
+  const char *home;
+  const px_keypair_t *key; /* the node key (copied) */
+  const px_config_t *cfg;  /* chain.* options are read from it */
+  uv_loop_t *loop;
+  px_p2p_t *p2p;
+  void (*flush)(void *ud); /* perform pending p2p effects */
+  void *ud;
+} px_chain_env_t;
+
+/* ---- mempool (exposed for unit tests) ----------------------------------
+ * Admission order is kept; because a sender's tx is admitted only with the
+ * nonce right after its queued ones, that order is also per-sender nonce
+ * order, so a prefix of the queue is always a valid block body. */
+typedef struct {
+  uint8_t hash[PX_HASH_LEN];
+  uint8_t sender[PX_PK_LEN];
+  uint64_t nonce, fee;
+  uint64_t added_ms;
+  uint8_t *raw;
+  size_t len;
+  int dead; /* removed, awaiting compaction */
+} px_mempool_entry_t;
+
+typedef struct {
+  px_mempool_entry_t *e;
+  size_t n, cap;      /* entries incl. dead ones */
+  size_t live, bytes; /* live count and bytes */
+  size_t max_txs, max_bytes;
+  int32_t *hidx; /* tx hash -> entry index, open addressing, -1 empty */
+  size_t hcap;
+  struct px_mp_sender *snd; /* sender -> queued count */
+  size_t scap, sn;
+} px_mempool_t;
+
+void px_mempool_init(px_mempool_t *mp, size_t max_txs, size_t max_bytes);
+void px_mempool_release(px_mempool_t *mp);
+/* Check (px_ledger_check_tx with the sender's queue as nonce offset) and
+ * add.  PX_EDUP when already queued, PX_ELIMIT when full, or the ledger's
+ * admission error.  tx_out (optional) gets the decoded tx (points into p). */
+int px_mempool_add(px_mempool_t *mp, const px_ledger_state_t *s,
+                   const uint8_t *p, size_t len, uint64_t now_ms,
+                   uint8_t hash_out[PX_HASH_LEN]);
+int px_mempool_has(const px_mempool_t *mp, const uint8_t hash[PX_HASH_LEN]);
+/* After a block: drop the given hashes, then re-check what is left against
+ * the new state (nonce, fee payable) without re-verifying signatures. */
+void px_mempool_update(px_mempool_t *mp, const px_ledger_state_t *s,
+                       const uint8_t (*hashes)[PX_HASH_LEN], size_t n);
+/* Queued count for a sender (the next nonce is account nonce + this). */
+uint64_t px_mempool_sender_count(const px_mempool_t *mp,
+                                 const uint8_t pk[PX_PK_LEN]);
+
+/* ---- the runtime --------------------------------------------------------- */
+
+/* 1 when home holds a genesis file (the node then runs a chain). */
+int px_chain_configured(const char *home);
+/* Open store, state, WAL file; no loop work yet.  errmsg: one line. */
+int px_chain_open(const px_chain_env_t *env, px_chain_t **out, char *errmsg,
+                  size_t errcap);
+/* Start timers, replay the WAL, start consensus (the loop is running). */
+int px_chain_start(px_chain_t *c);
+/* Shutdown: stop and close the chain's uv handles (loop still running). */
+void px_chain_close(px_chain_t *c);
+/* Close WAL and store; NULL ok.  After the loop has ended. */
+void px_chain_free(px_chain_t *c);
+
+/* Hooks from the node's effect loop; each returns 1 when the chain took the
+ * effect (it is the chain's topic/method/request). */
+int px_chain_on_gossip(px_chain_t *c, const px_p2p_fx_t *fx);
+int px_chain_on_request(px_chain_t *c, const px_p2p_fx_t *fx);
+int px_chain_on_response(px_chain_t *c, const px_p2p_fx_t *fx);
+void px_chain_on_peer(px_chain_t *c, const px_p2p_fx_t *fx);
+void px_chain_tick(px_chain_t *c, uint64_t now);
+
+/* Control commands (tx, txs, account, txstatus, block, chain, validators):
+ * returns 1 and appends one JSON object to out if cmd is a chain command. */
+int px_chain_command(px_chain_t *c, const char *cmd, const char *arg,
+                     px_buf_t *out);
+/* The "chain" object of the node's status (appended). */
+void px_chain_status_json(px_chain_t *c, px_buf_t *out);
+
+/* Validator set for height h from the state after h-1 (docs/chain.md):
+ * px_ledger_validators, then the proposer rotation advanced (h-1) mod
+ * (64·n) steps.  Used by consensus and by commit verification. */
+int px_chain_valset(const px_ledger_state_t *s, uint64_t height,
+                    px_cons_valset_t *vs);
+
+#endif
