@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "plexus/base.h"
+#include "plexus/consensus.h"
 #include "plexus/crypto.h"
 
 #ifdef __cplusplus
@@ -50,14 +51,16 @@ extern "C" {
 
 /* ---- limits -------------------------------------------------------------
  */
-#define PX_LEDGER_CHAIN_ID_MAX 48     /* incl. NUL; printable ASCII */
-#define PX_LEDGER_MONIKER_MAX 48      /* incl. NUL */
-#define PX_LEDGER_TX_MAX_SIZE 65536   /* hard cap; params.max_tx_size <= */
-#define PX_LEDGER_BLOCK_MAX_TXS 20000 /* hard cap; params.max_block_txs <= */
-#define PX_LEDGER_MAX_VALIDATORS 256  /* registered validators (hard cap) */
-#define PX_LEDGER_MAX_UNBONDING 16    /* pending unbonding entries/account */
-#define PX_LEDGER_KEY_MAX 128         /* state key bytes */
-#define PX_LEDGER_VALUE_MAX 65536     /* state value bytes */
+#define PX_LEDGER_CHAIN_ID_MAX 48       /* incl. NUL; printable ASCII */
+#define PX_LEDGER_MONIKER_MAX 48        /* incl. NUL */
+#define PX_LEDGER_TX_MAX_SIZE 65536     /* hard cap; params.max_tx_size <= */
+#define PX_LEDGER_BLOCK_MAX_TXS 20000   /* hard cap; params.max_block_txs <= */
+#define PX_LEDGER_MAX_VALIDATORS 256    /* registered validators (hard cap) */
+#define PX_LEDGER_MAX_UNBONDING 16      /* pending unbonding entries/account */
+#define PX_LEDGER_KEY_MAX 128           /* state key bytes */
+#define PX_LEDGER_VALUE_MAX 65536       /* state value bytes */
+#define PX_LEDGER_BLOCK_MAX_EVIDENCE 64 /* evidence items per block */
+#define PX_LEDGER_BPS 10000u            /* basis points in a whole */
 
 /* Encoding envelopes (codec.h: u16 tag + u8 version). */
 #define PX_LEDGER_TAG_TX 0x0101
@@ -65,6 +68,7 @@ extern "C" {
 #define PX_LEDGER_TAG_PROOF 0x0103
 #define PX_LEDGER_TAG_GENESIS 0x0104
 #define PX_LEDGER_VERSION 1
+#define PX_LEDGER_BLOCK_VERSION 2 /* 2: evidence list after the txs */
 
 /* ---- transactions -------------------------------------------------------
  * A tx type is (contract id << 8) | procedure.  Contract 1 is the token,
@@ -134,6 +138,11 @@ typedef struct {
   uint32_t max_validators;   /* active set size, <= PX_LEDGER_MAX_VALIDATORS */
   uint64_t emission_initial; /* reward for block 1 */
   uint64_t emission_halving; /* halve every N blocks; 0 = never */
+  /* Share of a double-signer's stake (and of its unbonding entries made at
+   * or after the infraction) burned per piece of evidence, in basis points
+   * (0..10000).  Evidence is accepted while it is younger than
+   * unbonding_blocks, so the unbonding funds it can reach still exist. */
+  uint32_t slash_fraction_bps;
 } px_ledger_params_t;
 
 /* Sensible devnet defaults. */
@@ -309,11 +318,22 @@ typedef struct {
   uint8_t results_hash[PX_HASH_LEN]; /* results root of height-1 */
 } px_block_header_t;
 
-/* A decoded block.  It owns a copy of its encoding; txs point into it. */
+/* One piece of equivocation evidence carried by a block: the consensus
+ * EVIDENCE encoding (px_cons_evidence_encode) and its strict decode. */
+typedef struct {
+  px_cons_evidence_t ev;
+  const uint8_t *raw; /* points into the block's encoding */
+  size_t raw_len;
+} px_block_evidence_t;
+
+/* A decoded block.  It owns a copy of its encoding; txs and evidence point
+ * into it. */
 typedef struct {
   px_block_header_t header;
   px_tx_t *txs;
   size_t n_txs;
+  px_block_evidence_t *evidence;
+  size_t n_evidence;
   uint8_t hash[PX_HASH_LEN]; /* BLAKE2b-256 of the whole encoding */
   uint8_t *raw;
   size_t raw_len;
@@ -329,9 +349,15 @@ typedef struct {
  * block malformed).  Signatures are not checked here. */
 int px_block_decode(const uint8_t *p, size_t len, px_block_t *b);
 void px_block_release(px_block_t *b);
-/* Encode header + the given raw tx encodings. */
+/* Encode header + the given raw tx encodings (and no evidence). */
 int px_block_encode(const px_block_header_t *h, const uint8_t *const *txs,
                     const size_t *tx_lens, size_t n, px_buf_t *out);
+/* The same with evidence: evs[i] are EVIDENCE encodings (each must decode
+ * strictly, else PX_EINVAL), at most PX_LEDGER_BLOCK_MAX_EVIDENCE. */
+int px_block_encode_ev(const px_block_header_t *h, const uint8_t *const *txs,
+                       const size_t *tx_lens, size_t n,
+                       const uint8_t *const *evs, const size_t *ev_lens,
+                       size_t n_ev, px_buf_t *out);
 /* Proposer: a block for height+1 on top of s with the given txs (each a tx
  * encoding; they are included as given, invalid ones will be recorded as
  * failed).  Appends the encoding to out. */
@@ -339,9 +365,19 @@ int px_ledger_block_make(const px_ledger_state_t *s,
                          const uint8_t proposer[PX_PK_LEN], uint64_t time,
                          const uint8_t *const *txs, const size_t *tx_lens,
                          size_t n, px_buf_t *out);
+/* The same carrying evidence (each checked with px_ledger_evidence_check by
+ * the caller: invalid evidence makes the whole block invalid). */
+int px_ledger_block_make_ev(const px_ledger_state_t *s,
+                            const uint8_t proposer[PX_PK_LEN], uint64_t time,
+                            const uint8_t *const *txs, const size_t *tx_lens,
+                            size_t n, const uint8_t *const *evs,
+                            const size_t *ev_lens, size_t n_ev, px_buf_t *out);
 /* Header checks against s without executing: chain id, height, prev hash,
  * app hash, results hash, tx root, time, proposer is an active validator,
- * tx count and sizes.  0 or PX_EINVAL/PX_EPROTO/PX_ETOOBIG. */
+ * tx count and sizes; and every piece of evidence is valid for this height
+ * (px_ledger_evidence_check) and names a distinct (validator, height,
+ * round, vote type).  0 or PX_EINVAL/PX_EPROTO/PX_ETOOBIG/PX_EBADSIG/
+ * PX_EDUP. */
 int px_ledger_block_validate(const px_ledger_state_t *s, const px_block_t *b);
 /* Validate and execute.  results holds b->n_txs entries.  On any error the
  * state is unchanged.  Deterministic. */
@@ -358,6 +394,27 @@ int px_ledger_apply_block_ex(px_ledger_state_t *s, const px_block_t *b,
 /* RFC 6962 root over the results' encodings (next header's results_hash). */
 int px_ledger_results_hash(const px_tx_result_t *r, size_t n,
                            uint8_t out[PX_HASH_LEN]);
+
+/* ---- evidence and slashing (docs/ledger.md "Slashing") ------------------
+ * Two conflicting signed votes of one validator (consensus EVIDENCE) are
+ * valid in block B = height(s) + 1 when: 1 <= evidence height <= B and
+ * B - evidence height < params.unbonding_blocks; the votes verify against
+ * the validator set of the evidence height, which the state keeps for that
+ * window (px_cons_evidence_verify with the set's chain id); and no evidence
+ * for the same (validator, height, round, vote type) was committed before.
+ * Applying it burns slash_fraction_bps of the offender's stake and of its
+ * unbonding entries made at or after the evidence height, and jails it
+ * (inactive for good: it leaves the next validator set and cannot
+ * re-activate itself). */
+
+/* Decode an EVIDENCE encoding and check it as above against s.  0 (offender
+ * gets the validator's key when not NULL), PX_EDUP (already slashed),
+ * PX_ESTATE (too old, or a height not reached), PX_EPROTO / PX_EBADSIG
+ * (does not verify), decode errors. */
+int px_ledger_evidence_check(const px_ledger_state_t *s, const uint8_t *ev,
+                             size_t len, uint8_t offender[PX_PK_LEN]);
+/* 1 when s records a slash of pk (it was jailed for double signing). */
+int px_ledger_jailed(const px_ledger_state_t *s, const uint8_t pk[PX_PK_LEN]);
 
 /* ---- storage (LMDB) -----------------------------------------------------
  * One environment per node directory.  Not thread-safe: one thread drives

@@ -2,25 +2,29 @@
  * block.c — blocks: encoding, validation and the state transition.
  *
  * Encoding (docs/ledger.md):
- *   u16 tag = PX_LEDGER_TAG_BLOCK, u8 version = 1
+ *   u16 tag = PX_LEDGER_TAG_BLOCK, u8 version = 2
  *   str chain_id, u64 height, prev_hash[32], proposer[32], u64 time,
  *   tx_root[32], app_hash[32], results_hash[32],
- *   u32 n_txs, n_txs x bytes(tx encoding)
+ *   u32 n_txs, n_txs x bytes(tx encoding),
+ *   u32 n_evidence, n_evidence x bytes(consensus EVIDENCE encoding)
  * The block hash is BLAKE2b-256 of the whole encoding (what consensus votes
- * on).  As in Tendermint, app_hash and results_hash commit to the outcome of
- * the PREVIOUS block, so a proposer never has to execute before proposing.
+ * on), so it commits to the evidence as well as the txs.  As in Tendermint,
+ * app_hash and results_hash commit to the outcome of the PREVIOUS block, so a
+ * proposer never has to execute before proposing.
  *
  * apply_block(h):
  *   1. validate the header against the state (no change on failure);
  *   2. begin_block of every contract (staking releases unbonding at h);
+ *   2b. evidence: each piece slashes and jails its validator (slashing.c);
  *   3. emission: px_ledger_emission(params, h) is credited to the proposer
  *      (skipped if it would push total supply past 2^64-1);
  *   4. each tx in order: admission (size, chain id, signature, nonce, fee)
  *      — on failure the result carries the code and nothing changes;
  *      otherwise the fee is burned and the nonce bumped, then the contract
  *      procedure runs under a savepoint and is rolled back if it fails;
- *   5. the new root, results hash, block hash and time become the chain
- *      metadata.
+ *   5. the validator set for h+1 is recorded when it changed (evidence of
+ *      later blocks is verified against it), then the new root, results
+ *      hash, block hash and time become the chain metadata.
  * Out-of-memory or a corrupt state record (PX_ENOMEM, PX_EIO) is not a tx
  * outcome: it would differ between nodes, so it aborts the whole block and
  * the journal restores the state exactly.
@@ -39,7 +43,7 @@
 
 static void write_header(px_writer_t *w, const px_block_header_t *h) {
   px_writer_u16(w, PX_LEDGER_TAG_BLOCK);
-  px_writer_u8(w, PX_LEDGER_VERSION);
+  px_writer_u8(w, PX_LEDGER_BLOCK_VERSION);
   px_writer_str(w, h->chain_id);
   px_writer_u64(w, h->height);
   px_writer_fixed(w, h->prev_hash, PX_HASH_LEN);
@@ -52,8 +56,21 @@ static void write_header(px_writer_t *w, const px_block_header_t *h) {
 
 int px_block_encode(const px_block_header_t *h, const uint8_t *const *txs,
                     const size_t *tx_lens, size_t n, px_buf_t *out) {
+  return px_block_encode_ev(h, txs, tx_lens, n, NULL, NULL, 0, out);
+}
+
+int px_block_encode_ev(const px_block_header_t *h, const uint8_t *const *txs,
+                       const size_t *tx_lens, size_t n,
+                       const uint8_t *const *evs, const size_t *ev_lens,
+                       size_t n_ev, px_buf_t *out) {
   if (!h || !out || (n && (!txs || !tx_lens))) return PX_EINVAL;
+  if (n_ev && (!evs || !ev_lens)) return PX_EINVAL;
   if (n > PX_LEDGER_BLOCK_MAX_TXS || h->chain_id[0] == 0) return PX_EINVAL;
+  if (n_ev > PX_LEDGER_BLOCK_MAX_EVIDENCE) return PX_EINVAL;
+  for (size_t i = 0; i < n_ev; i++) {
+    px_cons_evidence_t e;
+    if (px_cons_evidence_decode(evs[i], ev_lens[i], &e)) return PX_EINVAL;
+  }
   size_t mark = out->len;
   px_writer_t w;
   px_writer_init(&w, out);
@@ -66,6 +83,9 @@ int px_block_encode(const px_block_header_t *h, const uint8_t *const *txs,
     }
     px_writer_bytes(&w, txs[i], tx_lens[i]);
   }
+  px_writer_u32(&w, (uint32_t)n_ev);
+  for (size_t i = 0; i < n_ev; i++)
+    px_writer_bytes(&w, evs[i], ev_lens[i]);
   int rc = px_writer_finish(&w);
   if (rc) out->len = mark;
   return rc;
@@ -74,6 +94,7 @@ int px_block_encode(const px_block_header_t *h, const uint8_t *const *txs,
 void px_block_release(px_block_t *b) {
   if (!b) return;
   px_free(b->txs);
+  px_free(b->evidence);
   px_free(b->raw);
   memset(b, 0, sizeof *b);
 }
@@ -92,7 +113,7 @@ int px_block_decode(const uint8_t *p, size_t len, px_block_t *b) {
   uint16_t tag = px_reader_u16(&r);
   uint8_t ver = px_reader_u8(&r);
   if (!r.err && tag != PX_LEDGER_TAG_BLOCK) px_reader_fail(&r, PX_EDECODE);
-  if (!r.err && ver != PX_LEDGER_VERSION) px_reader_fail(&r, PX_EVERSION);
+  if (!r.err && ver != PX_LEDGER_BLOCK_VERSION) px_reader_fail(&r, PX_EVERSION);
   px_reader_str(&r, h->chain_id, sizeof h->chain_id);
   if (!r.err && h->chain_id[0] == 0) px_reader_fail(&r, PX_EDECODE);
   h->height = px_reader_u64(&r);
@@ -120,12 +141,29 @@ int px_block_decode(const uint8_t *p, size_t len, px_block_t *b) {
     int rc = px_tx_decode(tp, tl, &b->txs[i]);
     if (rc) px_reader_fail(&r, rc);
   }
+  uint32_t ne = px_reader_u32(&r);
+  if (!r.err && ne > PX_LEDGER_BLOCK_MAX_EVIDENCE)
+    px_reader_fail(&r, PX_ETOOBIG);
+  if (!r.err && (size_t)ne > px_reader_remaining(&r) / 4)
+    px_reader_fail(&r, PX_ETRUNC);
+  if (!r.err && ne) {
+    b->evidence = px_calloc(ne, sizeof *b->evidence);
+    if (!b->evidence) px_reader_fail(&r, PX_ENOMEM);
+  }
+  for (uint32_t i = 0; !r.err && i < ne; i++) {
+    px_block_evidence_t *e = &b->evidence[i];
+    px_reader_bytes(&r, &e->raw, &e->raw_len, PX_LEDGER_TX_MAX_SIZE);
+    if (r.err) break;
+    int rc = px_cons_evidence_decode(e->raw, e->raw_len, &e->ev);
+    if (rc) px_reader_fail(&r, rc);
+  }
   int rc = px_reader_finish(&r);
   if (rc) {
     px_block_release(b);
     return rc;
   }
   b->n_txs = n;
+  b->n_evidence = ne;
   px_hash(b->hash, b->raw, b->raw_len);
   return 0;
 }
@@ -184,6 +222,15 @@ int px_ledger_block_make(const px_ledger_state_t *s,
                          const uint8_t proposer[PX_PK_LEN], uint64_t time,
                          const uint8_t *const *txs, const size_t *tx_lens,
                          size_t n, px_buf_t *out) {
+  return px_ledger_block_make_ev(s, proposer, time, txs, tx_lens, n, NULL, NULL,
+                                 0, out);
+}
+
+int px_ledger_block_make_ev(const px_ledger_state_t *s,
+                            const uint8_t proposer[PX_PK_LEN], uint64_t time,
+                            const uint8_t *const *txs, const size_t *tx_lens,
+                            size_t n, const uint8_t *const *evs,
+                            const size_t *ev_lens, size_t n_ev, px_buf_t *out) {
   if (!s || !proposer || !out || (n && (!txs || !tx_lens))) return PX_EINVAL;
   if (time < s->last_time) return PX_EINVAL;
   px_block_header_t h;
@@ -198,7 +245,7 @@ int px_ledger_block_make(const px_ledger_state_t *s,
   if (rc) return rc;
   memcpy(h.app_hash, s->app_hash, PX_HASH_LEN);
   memcpy(h.results_hash, s->last_results_hash, PX_HASH_LEN);
-  return px_block_encode(&h, txs, tx_lens, n, out);
+  return px_block_encode_ev(&h, txs, tx_lens, n, evs, ev_lens, n_ev, out);
 }
 
 /* ---- validation ---------------------------------------------------------- */
@@ -233,7 +280,8 @@ int px_ledger_block_validate(const px_ledger_state_t *s, const px_block_t *b) {
   int rc = merkle_over(b->n_txs, block_tx_leaf, b->txs, root);
   if (rc) return rc;
   if (memcmp(root, h->tx_root, PX_HASH_LEN) != 0) return PX_EPROTO;
-  return is_active_validator(s, h->proposer);
+  if ((rc = is_active_validator(s, h->proposer))) return rc;
+  return slashing_validate(s, b);
 }
 
 /* ---- admission and execution --------------------------------------------- */
@@ -357,9 +405,12 @@ int px_ledger_apply_block_ex(px_ledger_state_t *s, const px_block_t *b,
     ctx.ns = c->id;
     rc = c->begin_block(&ctx);
   }
+  for (size_t i = 0; !rc && i < b->n_evidence; i++)
+    rc = slashing_apply(s, b->header.height, &b->evidence[i].ev);
   if (!rc) rc = emit(s, &b->header);
   for (size_t i = 0; !rc && i < b->n_txs; i++)
     rc = exec_tx(&ctx, &b->txs[i], &results[i], sig_known, ud);
+  if (!rc) rc = slashing_record_valset(s, b->header.height + 1);
   uint8_t rh[PX_HASH_LEN];
   if (!rc) rc = merkle_over(b->n_txs, result_leaf, results, rh);
   if (rc) {

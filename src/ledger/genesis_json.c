@@ -8,7 +8,7 @@
  *                 "max_block_txs": 10000, "unbonding_blocks": 100,
  *                 "min_stake": 1000000, "power_unit": 1000,
  *                 "max_validators": 100, "emission_initial": 1000000,
- *                 "emission_halving": 1000000 },
+ *                 "emission_halving": 1000000, "slash_fraction_bps": 500 },
  *     "accounts":   [ { "pk": "<64 hex>", "balance": 1, "stake": 0 } ],
  *     "validators": [ { "pk": "<64 hex>", "moniker": "validator-0" } ]
  *   }
@@ -64,6 +64,7 @@ int px_genesis_to_json(const px_genesis_t *g, px_buf_t *out) {
   kv_u64(&w, "max_validators", p->max_validators);
   kv_u64(&w, "emission_initial", p->emission_initial);
   kv_u64(&w, "emission_halving", p->emission_halving);
+  kv_u64(&w, "slash_fraction_bps", p->slash_fraction_bps);
   px_json_write_object_end(&w);
   px_json_write_key(&w, "accounts");
   px_json_write_array_begin(&w);
@@ -132,7 +133,7 @@ static int parse_tree(const px_json_t *root, px_genesis_t *g) {
   if (!rc) rc = px_json_get_u64(root, "genesis_time", &g->genesis_time);
   const px_json_t *p = NULL, *acc = NULL, *val = NULL;
   if (!rc) rc = px_json_get_object(root, "params", &p);
-  if (!rc) rc = exact_object(p, 10);
+  if (!rc) rc = exact_object(p, 11);
   px_ledger_params_t *q = &g->params;
   if (!rc) rc = px_json_get_u64(p, "fee_base", &q->fee_base);
   if (!rc) rc = px_json_get_u64(p, "fee_per_byte", &q->fee_per_byte);
@@ -144,6 +145,7 @@ static int parse_tree(const px_json_t *root, px_genesis_t *g) {
   if (!rc) rc = get_u32(p, "max_validators", &q->max_validators);
   if (!rc) rc = px_json_get_u64(p, "emission_initial", &q->emission_initial);
   if (!rc) rc = px_json_get_u64(p, "emission_halving", &q->emission_halving);
+  if (!rc) rc = get_u32(p, "slash_fraction_bps", &q->slash_fraction_bps);
   if (!rc) rc = px_json_get_array(root, "accounts", &acc);
   if (!rc) rc = px_json_get_array(root, "validators", &val);
   if (!rc && px_json_count(acc) > PX_GENESIS_MAX_ACCOUNTS) rc = PX_ETOOBIG;

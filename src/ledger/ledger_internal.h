@@ -83,6 +83,10 @@ struct px_ledger_state {
 #define KEY_STAKING_VALIDATOR 'V'
 #define KEY_STAKING_LIST 'L'
 #define KEY_STAKING_UNBOND 'U'
+#define KEY_STAKING_EVIDENCE 'E'     /* slashed (pk, type, h, r) markers */
+#define KEY_STAKING_JAILED 'J'       /* pk -> height jailed */
+#define KEY_STAKING_VALSET 'H'       /* be64(from) -> validator set */
+#define KEY_STAKING_VALSET_INDEX 'I' /* recorded from-heights */
 
 px_ledger_state_t *ledger_state_new(void);
 /* Journaled writes (every mutation of the map goes through these). */
@@ -184,6 +188,19 @@ int staking_record_put(px_ledger_state_t *s, const uint8_t pk[PX_PK_LEN],
                        const stake_record_t *r);
 int staking_register(px_ledger_state_t *s, const uint8_t pk[PX_PK_LEN],
                      const char *moniker, int active, uint64_t height);
+
+/* Jail pk for good: active = 0 in its validator record (if registered). */
+int staking_jail(px_ledger_state_t *s, const uint8_t pk[PX_PK_LEN]);
+
+/* Slashing (slashing.c; part of the staking contract's namespace). */
+/* Every piece of evidence of b valid at b's height, and distinct. */
+int slashing_validate(const px_ledger_state_t *s, const px_block_t *b);
+/* Apply one validated piece: marker, burn, jail. */
+int slashing_apply(px_ledger_state_t *s, uint64_t block_height,
+                   const px_cons_evidence_t *e);
+/* Record the validator set of next_height if it differs from the last one
+ * recorded, pruning records no evidence can need any more. */
+int slashing_record_valset(px_ledger_state_t *s, uint64_t next_height);
 
 /* Payload decoders shared by check/execute. */
 int payload_transfer(const px_tx_t *tx, uint8_t to[PX_PK_LEN],

@@ -12,9 +12,11 @@
  * STAKE(amount) moves balance to stake.  UNSTAKE(amount) moves stake to an
  * unbonding entry released at height + unbonding_blocks (entries made in one
  * block for one account merge; at most PX_LEDGER_MAX_UNBONDING pending,
- * else PX_ERATE).  Unbonding funds earn no power and cannot be slashed away
- * here (slashing arrives with evidence handling).  begin_block(h) releases
- * every entry listed under 'U' h back to the balance.
+ * else PX_ERATE).  Unbonding funds earn no power but can still be slashed
+ * (slashing.c) for an infraction committed before they were unbonded.
+ * begin_block(h) releases every entry listed under 'U' h back to the
+ * balance.  A validator jailed for double signing (02 'J' pk) cannot set
+ * itself active again (PX_EPERM).
  *
  * A validator's consensus key is its account key.  Power = stake /
  * power_unit; the active set is every registered validator with active = 1
@@ -192,6 +194,17 @@ static int validator_put(px_ledger_ctx_t *ctx, const uint8_t pk[PX_PK_LEN],
   return rc;
 }
 
+int staking_jail(px_ledger_state_t *s, const uint8_t pk[PX_PK_LEN]) {
+  px_ledger_ctx_t ctx = {s, NULL, PX_CONTRACT_STAKING};
+  validator_record_t vr;
+  int rc = validator_get(s, pk, &vr);
+  if (rc == PX_ENOTFOUND) return 0;
+  if (rc) return rc;
+  if (!vr.active) return 0;
+  vr.active = 0;
+  return validator_put(&ctx, pk, &vr);
+}
+
 static int do_register(px_ledger_ctx_t *ctx, const uint8_t pk[PX_PK_LEN],
                        const char *moniker, int active, uint64_t height) {
   validator_record_t vr;
@@ -344,6 +357,7 @@ static int staking_execute(px_ledger_ctx_t *ctx, const px_tx_t *tx) {
   case PX_TX_VALIDATOR_UPDATE:
     if ((rc = payload_validator(tx, moniker, &active))) return rc;
     if ((rc = validator_get(ctx->s, tx->sender, &vr))) return rc;
+    if (active && px_ledger_jailed(ctx->s, tx->sender)) return PX_EPERM;
     snprintf(vr.moniker, sizeof vr.moniker, "%s", moniker);
     vr.active = active;
     return validator_put(ctx, tx->sender, &vr);

@@ -21,6 +21,8 @@
  *   02 'V' pk         validator record           (staking)
  *   02 'L'            registered validator pks, sorted (staking)
  *   02 'U' be64(h)    pks with unbonding maturing at height h (staking)
+ *   02 'H' / 'I'      recorded validator sets for evidence (slashing.c)
+ *   02 'E' / 'J'      slashed-evidence markers, jailed validators
  *
  * Not in the map (chain metadata, persisted by the store's meta table):
  * height, time, last block hash, last results hash, app hash.
@@ -194,6 +196,7 @@ void px_ledger_params_default(px_ledger_params_t *p) {
   p->max_validators = 100;
   p->emission_initial = 1000000;
   p->emission_halving = 1000000;
+  p->slash_fraction_bps = 500; /* 5%, as Cosmos' double-sign slash */
 }
 
 int px_ledger_params_check(const px_ledger_params_t *p) {
@@ -206,6 +209,7 @@ int px_ledger_params_check(const px_ledger_params_t *p) {
     return PX_EINVAL;
   if (p->max_validators < 1 || p->max_validators > PX_LEDGER_MAX_VALIDATORS)
     return PX_EINVAL;
+  if (p->slash_fraction_bps > PX_LEDGER_BPS) return PX_EINVAL;
   return 0;
 }
 
@@ -220,6 +224,7 @@ static void write_params(px_writer_t *w, const px_ledger_params_t *p) {
   px_writer_u32(w, p->max_validators);
   px_writer_u64(w, p->emission_initial);
   px_writer_u64(w, p->emission_halving);
+  px_writer_u32(w, p->slash_fraction_bps);
 }
 
 void ledger_write_params(px_writer_t *w, const px_ledger_params_t *p) {
@@ -237,6 +242,7 @@ void ledger_read_params(px_reader_t *r, px_ledger_params_t *p) {
   p->max_validators = px_reader_u32(r);
   p->emission_initial = px_reader_u64(r);
   p->emission_halving = px_reader_u64(r);
+  p->slash_fraction_bps = px_reader_u32(r);
   if (!r->err && px_ledger_params_check(p) != 0) px_reader_fail(r, PX_EDECODE);
 }
 
@@ -325,6 +331,7 @@ int px_ledger_state_from_genesis(const px_genesis_t *g,
     rc = staking_register(s, g->validators[i].pk, g->validators[i].moniker, 1,
                           0);
   if (!rc) rc = ledger_supply_put(s, &sup);
+  if (!rc) rc = slashing_record_valset(s, 1);
   if (!rc) rc = px_genesis_hash(g, s->last_block_hash);
   if (!rc) rc = px_ledger_results_hash(NULL, 0, s->last_results_hash);
   if (rc) {

@@ -19,7 +19,7 @@
  *                     WAL, drop the included txs from the mempool and
  *                     re-check the rest, then start the next height after
  *                     chain.commit_timeout_ms (Tendermint's timeout_commit);
- *   EVIDENCE          gossiped like any consensus message.
+ *   EVIDENCE          into the evidence pool (below), and gossiped.
  * If a sync PERSIST fails the node stops broadcasting: a vote that is not
  * durable must not leave (double-sign protection).
  *
@@ -38,6 +38,19 @@
  * peer connecting, a consensus message two or more heights ahead, and no
  * progress for a while.  One-height gaps are closed by the core's DECISION
  * catch-up message.
+ *
+ * Evidence pool: evidence from the core's EVIDENCE effect, from gossip
+ * (EVIDENCE messages on the consensus topic, which the core itself does not
+ * take) and from the control socket is kept when px_ledger_evidence_check
+ * accepts it for the next block, once per (height, round, type, validator)
+ * and at most EV_POOL_MAX pieces.  A proposer puts the pool into its block
+ * (px_ledger_block_make_ev); every validator's valid() check verifies it
+ * (px_ledger_block_validate); after each commit the pool is re-checked, so
+ * what was committed (PX_EDUP) or grew too old leaves it.
+ *
+ * chain.test_equivocate (TEST ONLY, docs/chain.md): the node also signs
+ * and gossips a conflicting vote for each vote it casts, so that the
+ * integration tests can watch a real Byzantine validator get slashed.
  *
  * Invariants: state height == store height at every return to the loop;
  * the core's height is state height + 1 (or it waits for it between a
@@ -67,6 +80,16 @@
 #define SYNC_STALL_MS 3000
 #define SYNC_REQ_TIMEOUT_MS 5000
 #define WAL_READ_MAX (1u << 30)
+#define EV_POOL_MAX 128
+#define EV_MAX_LEN 512
+
+typedef struct {
+  uint64_t h;
+  uint32_t r;
+  uint16_t type, validator;
+  size_t len;
+  uint8_t raw[EV_MAX_LEN];
+} ev_entry_t;
 
 typedef struct {
   uint64_t h;
@@ -111,10 +134,15 @@ struct px_chain {
   uint8_t peers[MAX_PEERS][PX_PK_LEN];
   size_t npeers;
   uint32_t peer_rr;
+  /* evidence pool */
+  ev_entry_t *ev;
+  size_t nev;
+  int test_equivocate; /* TEST ONLY: sign conflicting votes */
   /* stats */
   uint64_t blocks_decided, txs_committed, txs_rejected, last_block_txs;
   uint64_t last_commit_ms;
   uint32_t last_round;
+  uint64_t evidence_seen, evidence_committed;
 };
 
 /* ===================================================================== */
@@ -363,6 +391,55 @@ static uint64_t state_height(const px_chain_t *c) {
 }
 
 /* ===================================================================== */
+/* evidence pool                                                          */
+/* ===================================================================== */
+
+/* Keep evidence that the next block could carry.  0 when added, PX_EDUP
+ * when the pool has it (or it was slashed already), PX_ELIMIT when full, or
+ * px_ledger_evidence_check's verdict. */
+static int ev_pool_add(px_chain_t *c, const uint8_t *raw, size_t len) {
+  px_cons_evidence_t e;
+  int rc = px_cons_evidence_decode(raw, len, &e);
+  if (rc) return rc;
+  if (len > EV_MAX_LEN) return PX_ETOOBIG;
+  for (size_t i = 0; i < c->nev; i++) {
+    const ev_entry_t *x = &c->ev[i];
+    if (x->h == e.a.height && x->r == e.a.round && x->type == e.a.type &&
+        x->validator == e.a.validator)
+      return PX_EDUP;
+  }
+  uint8_t pk[PX_PK_LEN];
+  if ((rc = px_ledger_evidence_check(c->state, raw, len, pk))) return rc;
+  if (c->nev >= EV_POOL_MAX) return PX_ELIMIT;
+  ev_entry_t *x = &c->ev[c->nev++];
+  x->h = e.a.height;
+  x->r = e.a.round;
+  x->type = (uint16_t)e.a.type;
+  x->validator = e.a.validator;
+  x->len = len;
+  memcpy(x->raw, raw, len);
+  c->evidence_seen++;
+  char id[65];
+  px_hex_encode(pk, PX_PK_LEN, id);
+  PX_LOGW(LOGMOD,
+          "evidence: validator %.16s signed two different %s votes at "
+          "height %llu round %u",
+          id, e.a.type == PX_CONS_MSG_PREVOTE ? "prevote" : "precommit",
+          (unsigned long long)e.a.height, e.a.round);
+  return 0;
+}
+
+/* After a commit: drop what was committed or can no longer be. */
+static void ev_pool_prune(px_chain_t *c) {
+  size_t w = 0;
+  for (size_t i = 0; i < c->nev; i++)
+    if (px_ledger_evidence_check(c->state, c->ev[i].raw, c->ev[i].len, NULL) ==
+        0)
+      c->ev[w++] = c->ev[i];
+  c->nev = w;
+}
+
+/* ===================================================================== */
 /* consensus effects                                                      */
 /* ===================================================================== */
 
@@ -451,6 +528,8 @@ static int commit_block(px_chain_t *c, const uint8_t *value, size_t len,
     int wr = px_wal_truncate(c->wal_path, 0);
     if (wr) PX_LOGW(LOGMOD, "cannot cut the WAL: %s", px_strerror(wr));
   }
+  c->evidence_committed += b.n_evidence;
+  ev_pool_prune(c);
   size_t ok = 0;
   for (size_t i = 0; i < b.n_txs; i++) {
     memcpy(hashes[i], b.txs[i].hash, PX_HASH_LEN);
@@ -478,6 +557,9 @@ static int commit_block(px_chain_t *c, const uint8_t *value, size_t len,
   PX_LOGI(LOGMOD, "%s block %llu: %zu txs (%zu ok), round %u, app %.16s",
           synced ? "synced" : "committed", (unsigned long long)b.header.height,
           b.n_txs, ok, round, ah);
+  if (b.n_evidence)
+    PX_LOGW(LOGMOD, "block %llu carries %zu evidence: offenders slashed",
+            (unsigned long long)b.header.height, b.n_evidence);
 out:
   px_free(res);
   px_free(hashes);
@@ -502,6 +584,31 @@ static void on_decide(px_chain_t *c, px_cons_fx_t *fx) {
     uv_timer_start(&c->next_timer, on_next_timer, c->commit_timeout_ms, 0);
 }
 
+/* TEST ONLY (chain.test_equivocate): for each vote this node casts, sign
+ * and gossip a conflicting one (nil for a value, a made-up value for nil),
+ * which is exactly what a Byzantine validator does.  The double-sign guard
+ * lives in the core, which never sees this vote. */
+static void equivocate(px_chain_t *c, const uint8_t *msg, size_t len) {
+  px_cons_vote_t v;
+  if (px_cons_vote_decode(msg, len, &v)) return;
+  int self = px_cons_valset_find(&c->vs, c->key.pk);
+  if (self < 0 || v.validator != (uint16_t)self) return;
+  if (v.has_value) {
+    v.has_value = 0;
+    memset(v.hash, 0, sizeof v.hash);
+  } else {
+    v.has_value = 1;
+    px_hash(v.hash, msg, len);
+  }
+  px_buf_t b;
+  px_buf_init(&b, 0);
+  if (px_cons_vote_sign(c->chain_id, &c->key, &v) == 0 &&
+      px_cons_vote_encode(&v, &b) == 0)
+    px_p2p_broadcast(c->env.p2p, PX_CHAIN_TOPIC_CONS, b.data, b.len, now_ms(c),
+                     NULL);
+  px_buf_release(&b);
+}
+
 static void drain_cons(px_chain_t *c) {
   if (!c->cons) return;
   px_cons_fx_t fx;
@@ -520,14 +627,17 @@ static void drain_cons(px_chain_t *c) {
         }
       }
       break;
-    case PX_CONS_FX_BROADCAST:
     case PX_CONS_FX_EVIDENCE:
-      if (fx.kind == PX_CONS_FX_EVIDENCE)
-        PX_LOGW(LOGMOD, "equivocation evidence at height %llu",
-                (unsigned long long)fx.height);
-      if (!c->wal_broken)
+      ev_pool_add(c, fx.data.data, fx.data.len);
+      px_p2p_broadcast(c->env.p2p, PX_CHAIN_TOPIC_CONS, fx.data.data,
+                       fx.data.len, now_ms(c), NULL);
+      break;
+    case PX_CONS_FX_BROADCAST:
+      if (!c->wal_broken) {
         px_p2p_broadcast(c->env.p2p, PX_CHAIN_TOPIC_CONS, fx.data.data,
                          fx.data.len, now_ms(c), NULL);
+        if (c->test_equivocate) equivocate(c, fx.data.data, fx.data.len);
+      }
       break;
     case PX_CONS_FX_SCHEDULE_TIMEOUT:
       tmo_add(c, &fx);
@@ -610,9 +720,18 @@ static int app_get_value(void *ud, uint64_t height, uint32_t round,
     lens[n++] = e->len;
     bytes += e->len;
   }
+  /* Evidence: the pool holds only what the next block may carry (it is
+   * re-checked after every commit, and entries are distinct). */
+  const uint8_t *evs[PX_LEDGER_BLOCK_MAX_EVIDENCE];
+  size_t ev_lens[PX_LEDGER_BLOCK_MAX_EVIDENCE], nev = 0;
+  for (size_t i = 0; i < c->nev && nev < PX_LEDGER_BLOCK_MAX_EVIDENCE; i++) {
+    evs[nev] = c->ev[i].raw;
+    ev_lens[nev++] = c->ev[i].len;
+  }
   uint64_t t = px_time_wall_ms();
   if (t < px_ledger_last_time(c->state)) t = px_ledger_last_time(c->state);
-  int rc = px_ledger_block_make(c->state, c->key.pk, t, txs, lens, n, out);
+  int rc = px_ledger_block_make_ev(c->state, c->key.pk, t, txs, lens, n, evs,
+                                   ev_lens, nev, out);
   px_free(txs);
   px_free(lens);
   return rc;
@@ -652,6 +771,7 @@ int px_chain_open(const px_chain_env_t *env, px_chain_t **out, char *errmsg,
       "chain.prevote_timeout_ms", "chain.precommit_timeout_ms",
       "chain.timeout_delta_ms",   "chain.resend_ms",
       "chain.mempool_max_txs",    "chain.mempool_max_bytes",
+      "chain.test_equivocate",
   };
   *out = NULL;
   const px_config_t *cfg = env->cfg;
@@ -687,6 +807,11 @@ int px_chain_open(const px_chain_env_t *env, px_chain_t **out, char *errmsg,
       (rc = cfg_u64(cfg, "chain.mempool_max_bytes", 256u << 20, 4096,
                     1ull << 40, &mp_bytes, errmsg, errcap)))
     return rc;
+  int equiv = 0;
+  if (px_config_get_bool(cfg, "chain.test_equivocate", 0, &equiv)) {
+    snprintf(errmsg, errcap, "config: chain.test_equivocate must be a boolean");
+    return PX_ECONFIG;
+  }
 
   px_chain_t *c = px_calloc(1, sizeof *c);
   if (!c) return PX_ENOMEM;
@@ -696,11 +821,16 @@ int px_chain_open(const px_chain_env_t *env, px_chain_t **out, char *errmsg,
   c->env.cfg = NULL;
   c->key = *env->key;
   c->commit_timeout_ms = commit_ms;
+  c->test_equivocate = equiv;
+  if (equiv)
+    PX_LOGW(LOGMOD, "chain.test_equivocate is on: this node signs conflicting "
+                    "votes and will be slashed (tests only)");
   px_mempool_init(&c->mp, (size_t)mp_txs, (size_t)mp_bytes);
   px_buf_init(&c->batch, 0);
   snprintf(c->wal_path, sizeof c->wal_path, "%s/%s", c->home,
            PX_CHAIN_WAL_FILE);
-  if (!(c->tmo = px_calloc(MAX_TIMEOUTS, sizeof *c->tmo))) {
+  if (!(c->tmo = px_calloc(MAX_TIMEOUTS, sizeof *c->tmo)) ||
+      !(c->ev = px_calloc(EV_POOL_MAX, sizeof *c->ev))) {
     rc = PX_ENOMEM;
     goto fail;
   }
@@ -862,6 +992,7 @@ void px_chain_free(px_chain_t *c) {
   px_mempool_release(&c->mp);
   px_buf_release(&c->batch);
   px_free(c->tmo);
+  px_free(c->ev);
   px_key_wipe(&c->key);
   px_free(c);
 }
@@ -886,10 +1017,7 @@ static void on_batch_timer(uv_timer_t *t) {
 /* A tx this node admitted goes out to the others in the next batch: many
  * txs in one gossip message (u32 len + bytes each) under load. */
 static void batch_add(px_chain_t *c, const uint8_t *p, size_t len) {
-  uint8_t l[4];
-  px_put_u32le(l, (uint32_t)len);
-  if (px_buf_append(&c->batch, l, 4) || px_buf_append(&c->batch, p, len))
-    return;
+  if (px_chain_batch_append(&c->batch, p, len)) return;
   if (c->batch.len >= TX_BATCH_MAX)
     batch_flush(c);
   else if (c->timers_ready && !uv_is_active((uv_handle_t *)&c->batch_timer))
@@ -901,9 +1029,12 @@ int px_chain_on_gossip(px_chain_t *c, const px_p2p_fx_t *fx) {
     px_cons_msg_type_t type;
     uint64_t h;
     uint32_t r;
-    if (px_cons_msg_peek(fx->data.data, fx->data.len, &type, &h, &r) == 0 &&
-        h > c->cons_height + 1)
-      sync_kick(c, fx->node_pk);
+    int peeked = px_cons_msg_peek(fx->data.data, fx->data.len, &type, &h, &r);
+    if (peeked == 0 && type == PX_CONS_MSG_EVIDENCE) {
+      ev_pool_add(c, fx->data.data, fx->data.len);
+      return 1;
+    }
+    if (peeked == 0 && h > c->cons_height + 1) sync_kick(c, fx->node_pk);
     if (c->started) {
       px_cons_on_message(c->cons, fx->data.data, fx->data.len, now_ms(c));
       drain_cons(c);
@@ -911,15 +1042,12 @@ int px_chain_on_gossip(px_chain_t *c, const px_p2p_fx_t *fx) {
     return 1;
   }
   if (fx->topic == PX_CHAIN_TOPIC_TXS) {
-    const uint8_t *p = fx->data.data;
-    size_t n = fx->data.len, off = 0;
-    while (off + 4 <= n) {
-      size_t l = px_get_u32le(p + off);
-      off += 4;
-      if (l > n - off) break;
-      int rc = px_mempool_add(&c->mp, c->state, p + off, l, now_ms(c), NULL);
+    const uint8_t *tx;
+    size_t off = 0, l;
+    while (px_chain_batch_next(fx->data.data, fx->data.len, &off, &tx, &l) ==
+           1) {
+      int rc = px_mempool_add(&c->mp, c->state, tx, l, now_ms(c), NULL);
       if (rc && rc != PX_EDUP) c->txs_rejected++;
-      off += l;
     }
     return 1;
   }
@@ -970,15 +1098,16 @@ int px_chain_on_request(px_chain_t *c, const px_p2p_fx_t *fx) {
     px_p2p_respond(c->env.p2p, fx->node_pk, fx->req_id, PX_ENOTFOUND, NULL, 0);
     return 1;
   }
-  px_buf_t b;
+  px_buf_t blk, cert, b;
+  px_buf_init(&blk, 0);
+  px_buf_init(&cert, 0);
   px_buf_init(&b, 0);
-  uint8_t l[4] = {0};
-  int rc = px_buf_append(&b, l, 4);
-  if (!rc) rc = px_ledger_store_block(c->store, h, &b);
-  if (!rc) {
-    px_put_u32le(b.data, (uint32_t)(b.len - 4));
-    rc = px_ledger_store_cert(c->store, h, &b);
-  }
+  int rc = px_ledger_store_block(c->store, h, &blk);
+  if (!rc) rc = px_ledger_store_cert(c->store, h, &cert);
+  if (!rc)
+    rc = px_chain_sync_reply_encode(blk.data, blk.len, cert.data, cert.len, &b);
+  px_buf_release(&blk);
+  px_buf_release(&cert);
   if (rc)
     px_p2p_respond(c->env.p2p, fx->node_pk, fx->req_id, rc, NULL, 0);
   else
@@ -995,20 +1124,21 @@ int px_chain_on_response(px_chain_t *c, const px_p2p_fx_t *fx) {
       PX_LOGD(LOGMOD, "sync request failed: %s", px_strerror(fx->err));
     return 1;
   }
-  const uint8_t *p = fx->data.data;
-  size_t n = fx->data.len;
-  size_t bl = n >= 4 ? px_get_u32le(p) : 0;
-  if (n < 4 || bl > n - 4) return 1;
   uint64_t h = state_height(c) + 1;
-  px_cons_commit_t cm;
-  px_block_t b;
-  int rc = px_cons_commit_decode(p + 4 + bl, n - 4 - bl, &cm);
-  if (rc || cm.height != h) return 1;
-  if ((rc = px_block_decode(p + 4, bl, &b))) return 1;
+  px_chain_sync_reply_t rp;
+  if (px_chain_sync_reply_decode(fx->data.data, fx->data.len, &rp)) return 1;
+  if (rp.commit.height != h) {
+    px_chain_sync_reply_release(&rp);
+    return 1;
+  }
   px_cons_valset_t vs;
-  rc = px_chain_valset(c->state, h, &vs);
-  if (!rc) rc = px_cons_commit_verify(c->chain_id, &vs, &cm, b.hash);
-  px_block_release(&b);
+  int rc = px_chain_valset(c->state, h, &vs);
+  if (!rc)
+    rc = px_cons_commit_verify(c->chain_id, &vs, &rp.commit, rp.block.hash);
+  const uint8_t *braw = rp.block_raw, *cert = rp.cert;
+  size_t bl = rp.block_len, cl = rp.cert_len;
+  uint32_t round = rp.commit.round;
+  px_chain_sync_reply_release(&rp);
   char peer[65];
   px_node_id_hex(fx->node_pk, peer);
   if (rc) {
@@ -1016,7 +1146,7 @@ int px_chain_on_response(px_chain_t *c, const px_p2p_fx_t *fx) {
             (unsigned long long)h, peer, px_strerror(rc));
     return 1;
   }
-  if (commit_block(c, p + 4, bl, p + 4 + bl, n - 4 - bl, cm.round, 1) == 0) {
+  if (commit_block(c, braw, bl, cert, cl, round, 1) == 0) {
     start_height(c);
     sync_kick(c, fx->node_pk);
   }
@@ -1130,6 +1260,24 @@ static void cmd_txs(px_chain_t *c, const char *arg, px_buf_t *out) {
   px_buf_printf(out, "{\"ok\":true,\"accepted\":%zu,\"rejected\":%zu", ok, bad);
   if (first) px_buf_printf(out, ",\"first_error\":\"%s\"", px_err_name(first));
   px_buf_printf(out, ",\"mempool\":%zu}", c->mp.live);
+}
+
+/* "evidence HEX": a consensus EVIDENCE encoding for the pool (watchers,
+ * tests); it is gossiped when the ledger accepts it for the next block. */
+static void cmd_evidence(px_chain_t *c, const char *arg, px_buf_t *out) {
+  uint8_t *raw = NULL;
+  size_t n = 0;
+  int rc =
+      arg && *arg ? parse_hex_alloc(arg, strlen(arg), &raw, &n) : PX_EINVAL;
+  if (!rc) rc = ev_pool_add(c, raw, n);
+  if (!rc)
+    px_p2p_broadcast(c->env.p2p, PX_CHAIN_TOPIC_CONS, raw, n, now_ms(c), NULL);
+  px_free(raw);
+  if (rc) {
+    json_err(out, rc, "evidence rejected");
+    return;
+  }
+  px_buf_printf(out, "{\"ok\":true,\"pending\":%zu}", c->nev);
 }
 
 static void cmd_account(px_chain_t *c, const char *arg, px_buf_t *out) {
@@ -1256,9 +1404,10 @@ static void cmd_block(px_chain_t *c, const char *arg, px_buf_t *out) {
                 "{\"ok\":true,\"height\":%llu,\"hash\":\"%s\",\"prev_hash\":"
                 "\"%s\",\"proposer\":\"%s\",\"time\":%llu,\"app_hash\":\"%s\","
                 "\"results_hash\":\"%s\",\"tx_root\":\"%s\",\"n_txs\":%zu,"
-                "\"txs\":[",
+                "\"n_evidence\":%zu,\"txs\":[",
                 (unsigned long long)hd->height, bh, ph, pr,
-                (unsigned long long)hd->time, ah, rh, tr, blk.n_txs);
+                (unsigned long long)hd->time, ah, rh, tr, blk.n_txs,
+                blk.n_evidence);
   for (size_t i = 0; i < blk.n_txs; i++) {
     char th[65];
     hex32(blk.txs[i].hash, th);
@@ -1324,7 +1473,8 @@ void px_chain_status_json(px_chain_t *c, px_buf_t *out) {
       "\"mempool_bytes\":%zu,\"supply_actual\":%llu,\"supply_expected\":%llu,"
       "\"supply_ok\":%s,\"blocks_decided\":%llu,\"blocks_synced\":%llu,"
       "\"txs_committed\":%llu,\"txs_rejected\":%llu,\"last_block_txs\":%llu,"
-      "\"wal_ok\":%s}",
+      "\"evidence_pending\":%zu,\"evidence_seen\":%llu,"
+      "\"evidence_committed\":%llu,\"wal_ok\":%s}",
       (unsigned long long)state_height(c), c->chain_id, ah, bhx,
       (unsigned long long)cs.height, cs.round, px_cons_step_name(cs.step),
       self >= 0 ? "true" : "false", c->vs.n, c->mp.live, c->mp.bytes,
@@ -1332,7 +1482,10 @@ void px_chain_status_json(px_chain_t *c, px_buf_t *out) {
       actual == expected ? "true" : "false",
       (unsigned long long)c->blocks_decided, (unsigned long long)c->sync_blocks,
       (unsigned long long)c->txs_committed, (unsigned long long)c->txs_rejected,
-      (unsigned long long)c->last_block_txs, c->wal_broken ? "false" : "true");
+      (unsigned long long)c->last_block_txs, c->nev,
+      (unsigned long long)c->evidence_seen,
+      (unsigned long long)c->evidence_committed,
+      c->wal_broken ? "false" : "true");
 }
 
 int px_chain_command(px_chain_t *c, const char *cmd, const char *arg,
@@ -1341,6 +1494,8 @@ int px_chain_command(px_chain_t *c, const char *cmd, const char *arg,
     cmd_tx(c, arg, out);
   else if (!strcmp(cmd, "txs"))
     cmd_txs(c, arg, out);
+  else if (!strcmp(cmd, "evidence"))
+    cmd_evidence(c, arg, out);
   else if (!strcmp(cmd, "account"))
     cmd_account(c, arg, out);
   else if (!strcmp(cmd, "txstatus"))

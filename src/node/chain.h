@@ -89,6 +89,38 @@ void px_mempool_update(px_mempool_t *mp, const px_ledger_state_t *s,
 uint64_t px_mempool_sender_count(const px_mempool_t *mp,
                                  const uint8_t pk[PX_PK_LEN]);
 
+/* ---- wire formats (chain_wire.c; docs/chain.md) -------------------------
+ * Tx batch: repeated {u32 len, tx bytes}.  Block-sync reply: u32 block_len,
+ * block, commit certificate. */
+
+/* Append one tx to a batch.  PX_EINVAL for a tx over PX_LEDGER_TX_MAX_SIZE. */
+int px_chain_batch_append(px_buf_t *b, const uint8_t *tx, size_t len);
+/* Next tx of batch p[0..n) at *off: 1 with *tx, *len (pointing into p) and
+ * *off moved past it; 0 at the clean end; PX_ETRUNC (torn entry) or
+ * PX_ETOOBIG (length over PX_LEDGER_TX_MAX_SIZE) stop the walk. */
+int px_chain_batch_next(const uint8_t *p, size_t n, size_t *off,
+                        const uint8_t **tx, size_t *len);
+
+typedef struct {
+  px_block_t block;         /* decoded; release with the reply */
+  px_cons_commit_t commit;  /* decoded certificate */
+  const uint8_t *block_raw; /* point into the decoded input */
+  size_t block_len;
+  const uint8_t *cert;
+  size_t cert_len;
+} px_chain_sync_reply_t;
+
+int px_chain_sync_reply_encode(const uint8_t *block, size_t block_len,
+                               const uint8_t *cert, size_t cert_len,
+                               px_buf_t *out);
+/* Strict: framing exact, block (px_block_decode) and commit
+ * (px_cons_commit_decode) both decode.  Nothing is verified here (the
+ * caller checks the commit against its validator set).  On error nothing
+ * is held; otherwise release with px_chain_sync_reply_release. */
+int px_chain_sync_reply_decode(const uint8_t *p, size_t n,
+                               px_chain_sync_reply_t *out);
+void px_chain_sync_reply_release(px_chain_sync_reply_t *r);
+
 /* ---- the runtime --------------------------------------------------------- */
 
 /* 1 when home holds a genesis file (the node then runs a chain). */
@@ -111,7 +143,8 @@ int px_chain_on_response(px_chain_t *c, const px_p2p_fx_t *fx);
 void px_chain_on_peer(px_chain_t *c, const px_p2p_fx_t *fx);
 void px_chain_tick(px_chain_t *c, uint64_t now);
 
-/* Control commands (tx, txs, account, txstatus, block, chain, validators):
+/* Control commands (tx, txs, evidence, account, txstatus, block, chain,
+ * validators):
  * returns 1 and appends one JSON object to out if cmd is a chain command. */
 int px_chain_command(px_chain_t *c, const char *cmd, const char *arg,
                      px_buf_t *out);

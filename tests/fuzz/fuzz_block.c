@@ -2,13 +2,14 @@
  * fuzz_block.c — libFuzzer target for the block decoder and the state
  * transition (src/ledger/block.c).
  *
- * Any input: px_block_decode must not crash; a decoded block re-encodes to
- * the same bytes.  Then it is applied to a copy of a small genesis state:
- * apply must return 0 or a negative code, and on failure the state root must
- * be unchanged (all-or-nothing).  Inputs that reach apply are rare (header
- * hashes must match); the seed corpus holds valid blocks so mutations of
- * the tx list get there.  The supply invariant must hold after every
- * successful apply.
+ * Any input: px_block_decode must not crash; a decoded block (txs and
+ * evidence) re-encodes to the same bytes.  Then it is applied to a copy of a
+ * small genesis state: apply must return 0 or a negative code, and on failure
+ * the state root must be unchanged (all-or-nothing).  Inputs that reach apply
+ * are rare (header hashes must match); the seed corpus holds valid blocks so
+ * mutations of the tx list get there, and one carrying evidence of the single
+ * validator, so that slashing runs.  The supply invariant must hold after every
+ * successful apply (slashed stake counts as burned).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -52,10 +53,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
     txs[i] = b.txs[i].raw;
     lens[i] = b.txs[i].raw_len;
   }
+  const uint8_t *evs[PX_LEDGER_BLOCK_MAX_EVIDENCE];
+  size_t ev_lens[PX_LEDGER_BLOCK_MAX_EVIDENCE];
+  if (b.n_evidence > PX_LEDGER_BLOCK_MAX_EVIDENCE) abort();
+  for (size_t i = 0; i < b.n_evidence; i++) {
+    evs[i] = b.evidence[i].raw;
+    ev_lens[i] = b.evidence[i].raw_len;
+  }
   px_buf_t re;
   px_buf_init(&re, 0);
-  if (px_block_encode(&b.header, (const uint8_t *const *)txs, lens, b.n_txs,
-                      &re))
+  if (px_block_encode_ev(&b.header, (const uint8_t *const *)txs, lens, b.n_txs,
+                         evs, ev_lens, b.n_evidence, &re))
     abort();
   if (re.len != n || memcmp(re.data, d, n) != 0) abort();
   px_buf_release(&re);

@@ -17,7 +17,14 @@
  *  - state root determinism and order sensitivity; SMT shape independence
  *    from insertion order, deletes matching a rebuild;
  *  - SMT proofs: membership, both kinds of non-membership, tampering,
- *    strict proof decoding; block and genesis codecs.
+ *    strict proof decoding; block and genesis codecs;
+ *  - slashing: evidence that the consensus core emits for a validator's two
+ *    conflicting votes, put in a block, burns slash_fraction_bps of its
+ *    stake and of the unbonding made after the infraction (not before),
+ *    jails it (out of the next set, cannot re-activate), keeps the supply
+ *    invariant; it is verified against the set of its own height after the
+ *    set changed; duplicate, forged, non-member, too old and future
+ *    evidence make a block invalid and change nothing.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,7 +42,10 @@
 #include "plexus/crypto.h"
 #include "plexus/ledger.h"
 
+#include "plexus/consensus.h"
+
 #include "ledger/ledger_internal.h"
+#include "node/chain.h"
 #include "unit/ledger_testutil.h"
 
 static tu_keys_t K;
@@ -809,6 +819,294 @@ static void test_block_codec_and_header_checks(void **st) {
   px_ledger_state_free(s);
 }
 
+/* ---- slashing ------------------------------------------------------------ */
+
+#define SL_NV 4
+
+static px_ledger_state_t *sl_state(void) {
+  px_genesis_t g;
+  px_genesis_init(&g);
+  snprintf(g.chain_id, sizeof g.chain_id, "%s", TU_CHAIN);
+  g.genesis_time = 1000;
+  g.params.unbonding_blocks = 5;
+  g.params.emission_initial = 1000;
+  assert_int_equal(g.params.slash_fraction_bps, 500);
+  for (int i = 0; i < SL_NV; i++) {
+    char m[16];
+    snprintf(m, sizeof m, "v%d", i);
+    assert_int_equal(
+        px_genesis_add_account(&g, K.k[i].pk, TU_BALANCE, TU_STAKE), 0);
+    assert_int_equal(px_genesis_add_validator(&g, K.k[i].pk, m), 0);
+  }
+  px_ledger_state_t *s = NULL;
+  assert_int_equal(px_ledger_state_from_genesis(&g, &s), 0);
+  px_genesis_release(&g);
+  return s;
+}
+
+/* make + decode + apply of a block with evidence; state unchanged on
+ * error. */
+static int sl_apply(px_ledger_state_t *s, const tu_txs_t *t, const px_buf_t *ev,
+                    size_t n_ev, px_tx_result_t *res) {
+  const uint8_t *p[16], *e[8];
+  size_t l[16], el[8];
+  for (size_t i = 0; i < t->n; i++) {
+    p[i] = t->buf[i].data;
+    l[i] = t->buf[i].len;
+  }
+  for (size_t i = 0; i < n_ev; i++) {
+    e[i] = ev[i].data;
+    el[i] = ev[i].len;
+  }
+  px_buf_t enc;
+  px_buf_init(&enc, 0);
+  px_tx_result_t local[16];
+  int rc = px_ledger_block_make_ev(s, K.k[0].pk, px_ledger_last_time(s) + 1, p,
+                                   l, t->n, e, el, n_ev, &enc);
+  px_block_t b;
+  if (!rc) rc = px_block_decode(enc.data, enc.len, &b);
+  if (!rc) {
+    assert_int_equal(b.n_evidence, n_ev);
+    rc = px_ledger_apply_block(s, &b, res ? res : local);
+    px_block_release(&b);
+  }
+  px_buf_release(&enc);
+  return rc;
+}
+
+static int sl_get_value(void *ud, uint64_t h, uint32_t r, px_buf_t *out) {
+  (void)ud, (void)h, (void)r, (void)out;
+  return PX_ESTATE;
+}
+
+static int sl_valid(void *ud, uint64_t h, const uint8_t *v, size_t n) {
+  (void)ud, (void)h, (void)v, (void)n;
+  return 1;
+}
+
+/* Validator `who` signs a nil and a value vote of `type` at (h, r); an
+ * observer core started at h with the chain's set for h sees both and must
+ * emit EVIDENCE, whose bytes go to out.  The index is the one the chain
+ * runtime uses (px_chain_valset on the state after h-1). */
+static void sl_equivocate(const px_ledger_state_t *s, int who,
+                          px_cons_msg_type_t type, uint64_t h, uint32_t r,
+                          px_buf_t *out) {
+  px_cons_valset_t vs;
+  assert_int_equal(px_chain_valset(s, h, &vs), 0);
+  int idx = px_cons_valset_find(&vs, K.k[who].pk);
+  assert_true(idx >= 0);
+  px_cons_config_t cfg;
+  px_cons_config_default(&cfg);
+  snprintf(cfg.chain_id, sizeof cfg.chain_id, "%s", TU_CHAIN);
+  cfg.has_key = 0;
+  cfg.app.get_value = sl_get_value;
+  cfg.app.valid = sl_valid;
+  px_cons_t *c = NULL;
+  assert_int_equal(px_cons_new(&cfg, &c), 0);
+  assert_int_equal(px_cons_start(c, h, &vs, 0), 0);
+  for (int k = 0; k < 2; k++) {
+    px_cons_vote_t v;
+    memset(&v, 0, sizeof v);
+    v.type = type;
+    v.height = h;
+    v.round = r;
+    v.validator = (uint16_t)idx;
+    v.has_value = (uint8_t)k;
+    if (k) memset(v.hash, 0xab, sizeof v.hash);
+    assert_int_equal(px_cons_vote_sign(TU_CHAIN, &K.k[who], &v), 0);
+    px_buf_t m;
+    px_buf_init(&m, 0);
+    assert_int_equal(px_cons_vote_encode(&v, &m), 0);
+    assert_int_equal(px_cons_on_message(c, m.data, m.len, 0), 0);
+    px_buf_release(&m);
+  }
+  px_cons_fx_t fx;
+  int found = 0;
+  while (px_cons_poll(c, &fx)) {
+    if (fx.kind == PX_CONS_FX_EVIDENCE) {
+      found++;
+      assert_int_equal(px_buf_append(out, fx.data.data, fx.data.len), 0);
+    }
+    px_cons_fx_release(&fx);
+  }
+  assert_int_equal(found, 1);
+  px_cons_free(c);
+}
+
+static int in_set(const px_ledger_state_t *s, const uint8_t *pk) {
+  px_validator_t v[8];
+  size_t n = 0;
+  assert_int_equal(px_ledger_validators(s, v, 8, &n), 0);
+  for (size_t i = 0; i < n; i++)
+    if (!memcmp(v[i].pk, pk, 32)) return 1;
+  return 0;
+}
+
+static void test_slash_equivocation(void **st) {
+  (void)st;
+  px_ledger_state_t *s = sl_state();
+  tu_txs_t t;
+  tu_txs_init(&t);
+  /* Block 1: key 2 unbonds 1M (made before the infraction: not slashed);
+   * its power drops, so the set for height 2 is ordered differently. */
+  assert_int_equal(tu_amount_tx(&t, &K.k[2], 0, PX_TX_UNSTAKE, 1000000, TU_FEE),
+                   0);
+  assert_int_equal(sl_apply(s, &t, NULL, 0, NULL), 0);
+  tu_txs_release(&t);
+  assert_int_equal(sl_apply(s, &t, NULL, 0, NULL), 0); /* block 2 */
+  /* Evidence of height 3 (the set of the state after block 2). */
+  px_buf_t ev[3];
+  for (int i = 0; i < 3; i++)
+    px_buf_init(&ev[i], 0);
+  sl_equivocate(s, 2, PX_CONS_MSG_PREVOTE, 3, 0, &ev[0]);
+  uint8_t off[32];
+  /* Not before its height is reached by the next block: */
+  assert_int_equal(px_ledger_evidence_check(s, ev[0].data, ev[0].len, off), 0);
+  assert_memory_equal(off, K.k[2].pk, 32);
+  /* Block 3: key 2 unbonds 2M more (made at the infraction: slashed). */
+  assert_int_equal(tu_amount_tx(&t, &K.k[2], 1, PX_TX_UNSTAKE, 2000000, TU_FEE),
+                   0);
+  assert_int_equal(sl_apply(s, &t, NULL, 0, NULL), 0);
+  tu_txs_release(&t);
+  assert_true(in_set(s, K.k[2].pk));
+  px_account_t a0;
+  assert_int_equal(px_ledger_account(s, K.k[2].pk, &a0), 0);
+  assert_int_equal(a0.stake, TU_STAKE - 3000000);
+  uint64_t act0, exp0;
+  assert_int_equal(px_ledger_supply(s, &act0, &exp0), 0);
+
+  /* Invalid evidence makes the block invalid and changes nothing. */
+  uint8_t r0[32], r1[32];
+  root_of(s, r0);
+  px_cons_evidence_t e;
+  assert_int_equal(px_cons_evidence_decode(ev[0].data, ev[0].len, &e), 0);
+  px_cons_evidence_t forged = e;
+  forged.b.sig[0] ^= 1;
+  assert_int_equal(px_cons_evidence_encode(&forged, &ev[1]), 0);
+  assert_int_equal(px_ledger_evidence_check(s, ev[1].data, ev[1].len, NULL),
+                   PX_EBADSIG);
+  assert_int_equal(sl_apply(s, &t, &ev[1], 1, NULL), PX_EBADSIG);
+  px_cons_evidence_t stranger = e; /* index outside the set */
+  stranger.a.validator = stranger.b.validator = 9;
+  px_buf_reset(&ev[1]);
+  assert_int_equal(px_cons_evidence_encode(&stranger, &ev[1]), 0);
+  assert_int_equal(sl_apply(s, &t, &ev[1], 1, NULL), PX_EPROTO);
+  px_cons_evidence_t future = e; /* height 5 > next block 4 */
+  future.a.height = future.b.height = 5;
+  px_buf_reset(&ev[1]);
+  assert_int_equal(px_cons_evidence_encode(&future, &ev[1]), 0);
+  assert_int_equal(px_ledger_evidence_check(s, ev[1].data, ev[1].len, NULL),
+                   PX_ESTATE);
+  assert_int_equal(sl_apply(s, &t, &ev[1], 1, NULL), PX_ESTATE);
+  /* The same tuple twice in one block. */
+  px_buf_reset(&ev[1]);
+  assert_int_equal(px_buf_append(&ev[1], ev[0].data, ev[0].len), 0);
+  assert_int_equal(sl_apply(s, &t, ev, 2, NULL), PX_EDUP);
+  /* Bytes that are no evidence are refused by the encoder. */
+  px_buf_t junk;
+  px_buf_init(&junk, 0);
+  assert_int_equal(px_buf_append(&junk, "xyz", 3), 0);
+  assert_int_equal(sl_apply(s, &t, &junk, 1, NULL), PX_EINVAL);
+  px_buf_release(&junk);
+  root_of(s, r1);
+  assert_memory_equal(r0, r1, 32);
+  assert_int_equal(px_ledger_height(s), 3);
+
+  /* Block 4 carries it: verified against the set of height 3 although the
+   * set of height 4 differs. */
+  assert_int_equal(sl_apply(s, &t, ev, 1, NULL), 0);
+  px_account_t a1;
+  assert_int_equal(px_ledger_account(s, K.k[2].pk, &a1), 0);
+  uint64_t cut_stake = (TU_STAKE - 3000000) / 20; /* 5% */
+  assert_int_equal(a1.stake, TU_STAKE - 3000000 - cut_stake);
+  assert_int_equal(a1.n_unbonding, 2);
+  assert_int_equal(a1.entries[0].amount, 1000000);          /* before: kept */
+  assert_int_equal(a1.entries[1].amount, 2000000 - 100000); /* after: 5% */
+  assert_int_equal(a1.balance, a0.balance);
+  assert_supply(s);
+  uint64_t act1, exp1;
+  assert_int_equal(px_ledger_supply(s, &act1, &exp1), 0);
+  /* Burned: the slash, less what block 4 minted. */
+  assert_int_equal(act0 - act1 + 1000, cut_stake + 100000);
+  assert_false(in_set(s, K.k[2].pk));
+  assert_true(px_ledger_jailed(s, K.k[2].pk));
+  assert_false(px_ledger_jailed(s, K.k[1].pk));
+  px_cons_valset_t vs5;
+  assert_int_equal(px_chain_valset(s, 5, &vs5), 0);
+  assert_int_equal(vs5.n, SL_NV - 1);
+  assert_true(px_cons_valset_find(&vs5, K.k[2].pk) < 0);
+
+  /* Once only: the same evidence again is a duplicate. */
+  assert_int_equal(px_ledger_evidence_check(s, ev[0].data, ev[0].len, NULL),
+                   PX_EDUP);
+  root_of(s, r0);
+  assert_int_equal(sl_apply(s, &t, ev, 1, NULL), PX_EDUP);
+  root_of(s, r1);
+  assert_memory_equal(r0, r1, 32);
+  /* A jailed validator cannot re-activate itself. */
+  px_buf_t pl;
+  px_buf_init(&pl, 0);
+  assert_int_equal(px_tx_payload_validator(&pl, "v2", 1), 0);
+  assert_int_equal(tu_add(&t, &K.k[2], 2, TU_FEE, PX_TX_VALIDATOR_UPDATE, &pl),
+                   0);
+  px_tx_result_t res[2];
+  assert_int_equal(sl_apply(s, &t, NULL, 0, res), 0); /* block 5 */
+  assert_int_equal(res[0].code, PX_EPERM);
+  assert_false(in_set(s, K.k[2].pk));
+  tu_txs_release(&t);
+  px_buf_release(&pl);
+  /* Too old: height 3 in block 8 (age 5 = unbonding_blocks). */
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(sl_apply(s, &t, NULL, 0, NULL), 0); /* blocks 6, 7 */
+  assert_int_equal(px_ledger_evidence_check(s, ev[0].data, ev[0].len, NULL),
+                   PX_ESTATE);
+  assert_supply(s);
+  for (int i = 0; i < 3; i++)
+    px_buf_release(&ev[i]);
+  px_ledger_state_free(s);
+}
+
+static void test_block_codec_evidence(void **st) {
+  (void)st;
+  px_ledger_state_t *s = sl_state();
+  px_buf_t ev, enc, re;
+  px_buf_init(&ev, 0);
+  px_buf_init(&enc, 0);
+  px_buf_init(&re, 0);
+  sl_equivocate(s, 1, PX_CONS_MSG_PRECOMMIT, 1, 2, &ev);
+  const uint8_t *e[1] = {ev.data};
+  size_t el[1] = {ev.len};
+  assert_int_equal(px_ledger_block_make_ev(s, K.k[0].pk, 2000, NULL, NULL, 0, e,
+                                           el, 1, &enc),
+                   0);
+  px_block_t b;
+  assert_int_equal(px_block_decode(enc.data, enc.len, &b), 0);
+  assert_int_equal(b.n_evidence, 1);
+  assert_int_equal(b.evidence[0].ev.a.round, 2);
+  assert_int_equal(px_block_encode_ev(&b.header, NULL, NULL, 0, e, el, 1, &re),
+                   0);
+  assert_int_equal(re.len, enc.len);
+  assert_memory_equal(re.data, enc.data, enc.len);
+  for (size_t i = 0; i < enc.len; i++) {
+    px_block_t x;
+    assert_int_not_equal(px_block_decode(enc.data, i, &x), 0);
+  }
+  /* A version-1 block (no evidence section) is refused by version. */
+  enc.data[2] = 1;
+  px_block_t x;
+  assert_int_equal(px_block_decode(enc.data, enc.len, &x), PX_EVERSION);
+  /* Applying slashes validator 1 (evidence of height 1 in block 1). */
+  px_tx_result_t res[1];
+  assert_int_equal(px_ledger_apply_block(s, &b, res), 0);
+  assert_false(in_set(s, K.k[1].pk));
+  assert_supply(s);
+  px_block_release(&b);
+  px_buf_release(&ev);
+  px_buf_release(&enc);
+  px_buf_release(&re);
+  px_ledger_state_free(s);
+}
+
 static void test_genesis_codec(void **st) {
   (void)st;
   px_genesis_t g, h;
@@ -916,6 +1214,8 @@ int main(void) {
       cmocka_unit_test(test_smt_proofs),
       cmocka_unit_test(test_account_proof_via_state),
       cmocka_unit_test(test_block_codec_and_header_checks),
+      cmocka_unit_test(test_slash_equivocation),
+      cmocka_unit_test(test_block_codec_evidence),
       cmocka_unit_test(test_genesis_codec),
       cmocka_unit_test(test_genesis_json),
   };
