@@ -18,7 +18,8 @@
  *                     + commit certificate in ONE LMDB transaction, cut the
  *                     WAL, drop the included txs from the mempool and
  *                     re-check the rest, then start the next height after
- *                     chain.commit_timeout_ms (Tendermint's timeout_commit);
+ *                     chain.commit_timeout_ms (Tendermint's timeout_commit),
+ *                     or at once when the mempool still holds txs;
  *   EVIDENCE          into the evidence pool (below), and gossiped.
  * If a sync PERSIST fails the node stops broadcasting: a vote that is not
  * durable must not leave (double-sign protection).
@@ -580,8 +581,13 @@ static void on_decide(px_chain_t *c, px_cons_fx_t *fx) {
                    fx->commit.len, fx->round, 0))
     return;
   c->next_wait = 1;
+  /* Txs are waiting: start the next height as soon as the loop is back (the
+   * decision is stored; precommits still arriving are not needed), instead
+   * of idling for chain.commit_timeout_ms.  Validators still waiting buffer
+   * the proposal (the core keeps early messages of height + 1). */
   if (c->timers_ready)
-    uv_timer_start(&c->next_timer, on_next_timer, c->commit_timeout_ms, 0);
+    uv_timer_start(&c->next_timer, on_next_timer,
+                   c->mp.live ? 0 : c->commit_timeout_ms, 0);
 }
 
 /* TEST ONLY (chain.test_equivocate): for each vote this node casts, sign
