@@ -137,6 +137,20 @@ void px_q8_tile_avx512(int mr, int ncols, int ngroups, int G, const int8_t *qa,
                        const int8_t *wp, ptrdiff_t pstride, float *C,
                        ptrdiff_t ldc);
 
+/* GEMV pieces for callers that split the work themselves (llama.c's
+ * one-dispatch-per-token forward): column panels [p0, p1) of C[N] = A[K] .
+ * W^T on packed weights, exactly the tile calls px_matmul_f32_packed /
+ * px_matmul_q8_packed make for M = 1 (same bits); p0 must be a multiple of
+ * the level's np (q8_np).  px_q8_quantize_row quantises A as
+ * px_matmul_q8 does (q, scales and per-group sums, K / G groups). */
+void px_f32_gemv_panels(const px_kernels_t *k, float *C, const float *A,
+                        const float *Wp, int N, int K, int p0, int p1);
+void px_q8_quantize_row(const float *x, int K, int G, int8_t *q, float *s,
+                        int32_t *sum);
+void px_q8_gemv_panels(const px_kernels_t *k, float *C, const int8_t *qa,
+                       const float *sa, const int32_t *asum, const void *Wp,
+                       int G, int N, int K, int p0, int p1);
+
 extern const px_kernels_t px_kernels_scalar;
 extern const px_kernels_t px_kernels_avx2;
 extern const px_kernels_t px_kernels_avx512;

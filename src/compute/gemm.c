@@ -250,6 +250,16 @@ void px_matmul_f32(px_compute_t *c, float *C, int ldc, const float *A, int lda,
   gemm_run(c, &g);
 }
 
+void px_f32_gemv_panels(const px_kernels_t *k, float *C, const float *A,
+                        const float *Wp, int N, int K, int p0, int p1) {
+  for (int p = p0; p < p1; p += k->np) {
+    int n0 = p * 16;
+    int ncols = PX_MIN(16 * PX_MIN(k->np, p1 - p), N - n0);
+    k->tile(1, ncols, K, A, K, 1, Wp + (size_t)p * K * 16, (ptrdiff_t)K * 16,
+            C + n0, N, 0);
+  }
+}
+
 size_t px_pack_f32_size(int N, int K) {
   return (size_t)((N + 15) / 16) * 16 * (size_t)K;
 }

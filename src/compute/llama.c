@@ -20,13 +20,23 @@
  * and run with px_matmul_f32_packed; int8 (version 2) with px_pack_q8 and
  * px_matmul_q8_packed (activations quantised per group on the fly, as
  * llama2.c's runq.c does).  Each token then streams every weight once:
- * generation is bound by memory bandwidth.  The token embedding is kept as
- * f32 (dequantised for version 2, as runq.c does).
+ * generation is bound by memory bandwidth.  When dim, kv_dim and hidden_dim
+ * are multiples of 16 (whole panels), Wq, Wk, Wv are packed back to back and
+ * run as one [dim + 2 kv_dim] GEMV, W1 and W3 as one [2 hidden] GEMV: each
+ * output is still its own dot product in the documented order, so the bits
+ * are those of separate calls, with fewer calls (thread dispatches) per
+ * token.  With several threads a token is one pool dispatch (the threaded
+ * forward below), with the same kernel calls.  The token embedding is kept
+ * as f32 (dequantised for version 2, as runq.c does).
  */
+#include <math.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "plexus/model.h"
 #include "base/px_internal.h"
+#include "compute/compute_internal.h"
 
 enum { W_Q, W_K, W_V, W_O, W_1, W_2, W_3, W_COUNT };
 
@@ -39,10 +49,21 @@ struct px_llama {
   const void **w;                       /* [L][W_COUNT] into the blob */
   const void *wcls;
   size_t weight_bytes;
+  /* Wq|Wk|Wv and W1|W3 packed back to back, so one GEMV call computes
+   * each group (every output is its own dot product: same bits, fewer
+   * calls).  Needs dim, kv_dim, hidden_dim % 16 == 0 (whole panels). */
+  int fused;
   /* run state */
-  float *x, *xb, *xb2, *hb, *hb2, *q, *att, *logits, *probs;
+  float *x, *xb, *xb2, *hb, *hb2, *q, *att, *logits, *probs; /* hb: 2H */
+  /* q: [dim + 2 kv_dim] (q, then k and v of the fused projection) */
   int *idx;
   float *kcache, *vcache; /* [L][seq_len][kv_dim] */
+  /* the threaded forward: quantised activation row, phase counters */
+  int8_t *qa;
+  float *qs;
+  int32_t *qsum;
+  atomic_int *ph_next, *ph_done;
+  int nphases;
 };
 
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
@@ -130,27 +151,38 @@ int px_llama_new(const px_llama2c_t *ck, px_llama_t **out) {
   m->x = px_calloc((size_t)D, sizeof(float));
   m->xb = px_calloc((size_t)D, sizeof(float));
   m->xb2 = px_calloc((size_t)D, sizeof(float));
-  m->hb = px_calloc((size_t)H, sizeof(float));
-  m->hb2 = px_calloc((size_t)H, sizeof(float));
-  m->q = px_calloc((size_t)D, sizeof(float));
+  m->fused = D % 16 == 0 && kv % 16 == 0 && H % 16 == 0;
+  m->hb = px_calloc((size_t)2 * H, sizeof(float));
+  m->hb2 = m->hb ? m->hb + H : NULL;
+  m->q = px_calloc((size_t)D + 2 * (size_t)kv, sizeof(float));
   m->att = px_calloc((size_t)c->n_heads * S, sizeof(float));
   m->logits = px_calloc((size_t)V, sizeof(float));
   m->probs = px_calloc((size_t)V, sizeof(float));
   m->idx = px_calloc((size_t)V, sizeof(int));
+  int KM = D > H ? D : H;
+  m->qa = px_malloc((size_t)KM);
+  m->qs = px_malloc((size_t)KM * sizeof(float));
+  m->qsum = px_malloc((size_t)KM * sizeof(int32_t));
+  m->nphases = 11 * L + 4;
+  m->ph_next = px_calloc((size_t)m->nphases, sizeof(atomic_int));
+  m->ph_done = px_calloc((size_t)m->nphases, sizeof(atomic_int));
   m->kcache = px_calloc((size_t)L * S * kv, sizeof(float));
   m->vcache = px_calloc((size_t)L * S * kv, sizeof(float));
   if (!m->blob_raw || !m->w || !m->emb || !m->rms_att || !m->rms_ffn ||
       !m->rms_final || !m->x || !m->xb || !m->xb2 || !m->hb || !m->hb2 ||
       !m->q || !m->att || !m->logits || !m->probs || !m->idx || !m->kcache ||
-      !m->vcache) {
+      !m->vcache || !m->qa || !m->qs || !m->qsum || !m->ph_next ||
+      !m->ph_done) {
     px_llama_free(m);
     return PX_ENOMEM;
   }
   uint8_t *p = (uint8_t *)align64((size_t)m->blob_raw);
   size_t bytes = 0;
+  /* W3 right after W1 (and Q, K, V in a row) for the fused calls. */
+  static const int order[W_COUNT] = {W_Q, W_K, W_V, W_O, W_1, W_3, W_2};
   for (int l = 0; l < L; l++)
-    for (int w = 0; w < W_COUNT; w++) {
-      int N, K;
+    for (int wi = 0; wi < W_COUNT; wi++) {
+      int w = order[wi], N, K;
       mat_dims(c, w, &N, &K);
       if (m->q8) {
         const px_q8_ref_t *r = q8_src(ck, w, l);
@@ -192,7 +224,6 @@ void px_llama_free(px_llama_t *m) {
   px_free(m->xb);
   px_free(m->xb2);
   px_free(m->hb);
-  px_free(m->hb2);
   px_free(m->q);
   px_free(m->att);
   px_free(m->logits);
@@ -200,6 +231,11 @@ void px_llama_free(px_llama_t *m) {
   px_free(m->idx);
   px_free(m->kcache);
   px_free(m->vcache);
+  px_free(m->qa);
+  px_free(m->qs);
+  px_free(m->qsum);
+  px_free(m->ph_next);
+  px_free(m->ph_done);
   px_free(m);
 }
 
@@ -216,11 +252,170 @@ static void matvec(px_llama_t *m, px_compute_t *c, float *out, const float *x,
     px_matmul_f32_packed(c, out, N, x, K, (const float *)w, NULL, 1, N, K);
 }
 
+/* ---- the threaded forward ----------------------------------------------
+ * With several threads, a token is ONE pool dispatch instead of one per
+ * GEMV (a dispatch wakes sleeping workers: tens of microseconds on a busy
+ * or virtualised machine, ~85 of them per token).  Every thread runs the
+ * same sequence of phases; a phase is a list of chunks (GEMV column
+ * panels, attention heads, or one chunk for the small serial steps) that
+ * threads claim from an atomic counter; a thread that finds none left
+ * waits (spinning, then yielding) until every chunk of the phase is done.
+ * A thread waits only for chunks that another thread has claimed and is
+ * running, so it cannot deadlock even if a worker never shows up (the
+ * caller then runs every chunk).  Chunks write disjoint outputs with the
+ * same kernel calls as the plain path (px_*_gemv_panels are the tile calls
+ * of px_matmul_*_packed for M = 1; the attention head is attention.c's),
+ * so the bits are the same at any thread count. */
+
+typedef struct {
+  px_llama_t *m;
+  px_compute_t *c;
+  const px_kernels_t *k;
+  int token, pos;
+} tok_job_t;
+
+/* Chunks of a GEMV: 4 register-tile units of 16-column panels. */
+static int gemv_chunk_panels(const tok_job_t *j) {
+  return 4 * (j->m->q8 ? j->k->q8_np : j->k->np);
+}
+
+static int ph_claim(const tok_job_t *j, int s) {
+  return atomic_fetch_add_explicit(&j->m->ph_next[s], 1, memory_order_relaxed);
+}
+static void ph_finish(const tok_job_t *j, int s) {
+  atomic_fetch_add_explicit(&j->m->ph_done[s], 1, memory_order_release);
+}
+static void ph_wait(const tok_job_t *j, int s, int n) {
+  int spins = 0;
+  while (atomic_load_explicit(&j->m->ph_done[s], memory_order_acquire) < n)
+    if (++spins > 256) sched_yield();
+}
+
+static void ph_gemv(const tok_job_t *j, int *s, float *out, const float *x,
+                    const void *w, int N, int K) {
+  px_llama_t *m = j->m;
+  int cp = gemv_chunk_panels(j), np = (N + 15) / 16;
+  int nch = (np + cp - 1) / cp, i;
+  while ((i = ph_claim(j, *s)) < nch) {
+    int p0 = i * cp, p1 = PX_MIN(np, p0 + cp);
+    if (m->q8)
+      px_q8_gemv_panels(j->k, out, m->qa, m->qs, m->qsum, w, m->G, N, K, p0,
+                        p1);
+    else
+      px_f32_gemv_panels(j->k, out, x, (const float *)w, N, K, p0, p1);
+    ph_finish(j, *s);
+  }
+  ph_wait(j, *s, nch);
+  (*s)++;
+}
+
+/* attention.c's attn_head, operation for operation. */
+static void attn_head(const tok_job_t *j, int l, int h) {
+  const px_llama2c_config_t *cf = &j->m->cfg;
+  int hd = cf->head_size, S = cf->seq_len;
+  size_t kvstride = (size_t)cf->n_kv_heads * hd;
+  const float *kc = j->m->kcache + (size_t)l * S * kvstride;
+  const float *vc = j->m->vcache + (size_t)l * S * kvstride;
+  int kvh = h / (cf->n_heads / cf->n_kv_heads);
+  const float *q = j->m->q + (size_t)h * hd;
+  float *sc = j->m->att + (size_t)h * S;
+  float sq = sqrtf((float)hd);
+  for (int t = 0; t <= j->pos; t++)
+    sc[t] = j->k->dot(q, kc + t * kvstride + (size_t)kvh * hd, hd) / sq;
+  j->k->softmax(sc, sc, j->pos + 1);
+  float *o = j->m->xb + (size_t)h * hd;
+  memset(o, 0, (size_t)hd * sizeof(float));
+  for (int t = 0; t <= j->pos; t++)
+    j->k->axpy(o, sc[t], vc + t * kvstride + (size_t)kvh * hd, hd);
+}
+
+static void quant_x(px_llama_t *m, const float *x, int K) {
+  if (m->q8) px_q8_quantize_row(x, K, m->G, m->qa, m->qs, m->qsum);
+}
+
+#define PH_SERIAL(body)                                                        \
+  do {                                                                         \
+    if (ph_claim(j, s) == 0) {                                                 \
+      body;                                                                    \
+      ph_finish(j, s);                                                         \
+    }                                                                          \
+    ph_wait(j, s, 1);                                                          \
+    s++;                                                                       \
+  } while (0)
+
+static void tok_task(void *arg, int t, int worker) {
+  (void)t, (void)worker;
+  const tok_job_t *j = arg;
+  px_llama_t *m = j->m;
+  px_compute_t *c = j->c;
+  const px_llama2c_config_t *cf = &m->cfg;
+  int D = cf->dim, H = cf->hidden_dim, hs = cf->head_size;
+  int kv = cf->n_kv_heads * hs, S = cf->seq_len, pos = j->pos, s = 0;
+  const float eps = 1e-5f;
+  for (int l = 0; l < cf->n_layers; l++) {
+    const void *const *w = m->w + (size_t)l * W_COUNT;
+    float *k = m->kcache + ((size_t)l * S + pos) * kv;
+    float *v = m->vcache + ((size_t)l * S + pos) * kv;
+    PH_SERIAL({
+      if (l == 0)
+        px_embedding_f32(m->x, m->emb, D, j->token);
+      else
+        px_add_f32(c, m->x, m->x, m->xb2, (size_t)D);
+      px_rmsnorm_f32(c, m->xb, m->x, m->rms_att + (size_t)l * D, 1, D, eps);
+      quant_x(m, m->xb, D);
+    });
+    ph_gemv(j, &s, m->q, m->xb, w[W_Q], D + 2 * kv, D);
+    PH_SERIAL({
+      memcpy(k, m->q + D, (size_t)kv * sizeof(float));
+      memcpy(v, m->q + D + kv, (size_t)kv * sizeof(float));
+      px_rope_f32(m->q, cf->n_heads, hs, pos);
+      px_rope_f32(k, cf->n_kv_heads, hs, pos);
+    });
+    int h;
+    while ((h = ph_claim(j, s)) < cf->n_heads) {
+      attn_head(j, l, h);
+      ph_finish(j, s);
+    }
+    ph_wait(j, s, cf->n_heads);
+    s++;
+    if (m->q8) PH_SERIAL(quant_x(m, m->xb, D));
+    ph_gemv(j, &s, m->xb2, m->xb, w[W_O], D, D);
+    PH_SERIAL({
+      px_add_f32(c, m->x, m->x, m->xb2, (size_t)D);
+      px_rmsnorm_f32(c, m->xb, m->x, m->rms_ffn + (size_t)l * D, 1, D, eps);
+      quant_x(m, m->xb, D);
+    });
+    ph_gemv(j, &s, m->hb, m->xb, w[W_1], 2 * H, D);
+    PH_SERIAL({
+      px_silu_f32(c, m->hb, m->hb, (size_t)H);
+      px_mul_f32(c, m->hb, m->hb, m->hb2, (size_t)H);
+      quant_x(m, m->hb, H);
+    });
+    ph_gemv(j, &s, m->xb2, m->hb, w[W_2], D, H);
+  }
+  PH_SERIAL({
+    px_add_f32(c, m->x, m->x, m->xb2, (size_t)D);
+    px_rmsnorm_f32(c, m->xb, m->x, m->rms_final, 1, D, eps);
+    quant_x(m, m->xb, D);
+  });
+  ph_gemv(j, &s, m->logits, m->xb, m->wcls, cf->vocab_size, D);
+}
+
 int px_llama_forward(px_llama_t *m, px_compute_t *c, int token, int pos,
                      float **logits, px_trace_t *trace) {
   const px_llama2c_config_t *cf = &m->cfg;
   if (token < 0 || token >= cf->vocab_size || pos < 0 || pos >= cf->seq_len)
     return PX_ERANGE;
+  if (c->threads > 1 && m->fused && !(trace && trace->enabled)) {
+    for (int i = 0; i < m->nphases; i++) {
+      atomic_store_explicit(&m->ph_next[i], 0, memory_order_relaxed);
+      atomic_store_explicit(&m->ph_done[i], 0, memory_order_relaxed);
+    }
+    tok_job_t j = {m, c, px_kernels_for(c->simd), token, pos};
+    px_compute_parallel(c, c->threads, tok_task, &j);
+    *logits = m->logits;
+    return 0;
+  }
   int D = cf->dim, H = cf->hidden_dim, hs = cf->head_size;
   int kv = cf->n_kv_heads * hs, S = cf->seq_len;
   const float eps = 1e-5f;
@@ -231,9 +426,15 @@ int px_llama_forward(px_llama_t *m, px_compute_t *c, int token, int pos,
     float *vc = m->vcache + (size_t)l * S * kv;
     float *k = kc + (size_t)pos * kv, *v = vc + (size_t)pos * kv;
     px_rmsnorm_f32(c, m->xb, m->x, m->rms_att + (size_t)l * D, 1, D, eps);
-    matvec(m, c, m->q, m->xb, w[W_Q], D, D);
-    matvec(m, c, k, m->xb, w[W_K], kv, D);
-    matvec(m, c, v, m->xb, w[W_V], kv, D);
+    if (m->fused) {
+      matvec(m, c, m->q, m->xb, w[W_Q], D + 2 * kv, D);
+      memcpy(k, m->q + D, (size_t)kv * sizeof(float));
+      memcpy(v, m->q + D + kv, (size_t)kv * sizeof(float));
+    } else {
+      matvec(m, c, m->q, m->xb, w[W_Q], D, D);
+      matvec(m, c, k, m->xb, w[W_K], kv, D);
+      matvec(m, c, v, m->xb, w[W_V], kv, D);
+    }
     px_rope_f32(m->q, cf->n_heads, hs, pos);
     px_rope_f32(k, cf->n_kv_heads, hs, pos);
     px_attention_f32(c, m->xb, m->q, kc, vc, m->att, cf->n_heads,
@@ -241,8 +442,12 @@ int px_llama_forward(px_llama_t *m, px_compute_t *c, int token, int pos,
     matvec(m, c, m->xb2, m->xb, w[W_O], D, D);
     px_add_f32(c, m->x, m->x, m->xb2, (size_t)D);
     px_rmsnorm_f32(c, m->xb, m->x, m->rms_ffn + (size_t)l * D, 1, D, eps);
-    matvec(m, c, m->hb, m->xb, w[W_1], H, D);
-    matvec(m, c, m->hb2, m->xb, w[W_3], H, D);
+    if (m->fused) {
+      matvec(m, c, m->hb, m->xb, w[W_1], 2 * H, D);
+    } else {
+      matvec(m, c, m->hb, m->xb, w[W_1], H, D);
+      matvec(m, c, m->hb2, m->xb, w[W_3], H, D);
+    }
     px_silu_f32(c, m->hb, m->hb, (size_t)H);
     px_mul_f32(c, m->hb, m->hb, m->hb2, (size_t)H);
     matvec(m, c, m->xb2, m->hb, w[W_2], D, H);

@@ -137,6 +137,25 @@ void px_pack_q8(void *dst, const int8_t *W, const float *Ws, int G, int N,
     pack_panel(W, Ws, N, K, K / G, p * 16, (uint8_t *)dst + p * psz);
 }
 
+void px_q8_quantize_row(const float *x, int K, int G, int8_t *q, float *s,
+                        int32_t *sum) {
+  for (int g = 0; g < K / G; g++)
+    quant_group(x + (size_t)g * G, G, q + (size_t)g * G, s + g, sum + g);
+}
+
+void px_q8_gemv_panels(const px_kernels_t *k, float *C, const int8_t *qa,
+                       const float *sa, const int32_t *asum, const void *Wp,
+                       int G, int N, int K, int p0, int p1) {
+  size_t psz = (size_t)16 * K + (size_t)64 * (K / G);
+  for (int p = p0; p < p1; p += k->q8_np) {
+    int npp = PX_MIN(k->q8_np, p1 - p);
+    int n0 = p * 16;
+    int ncols = PX_MIN(16 * npp, N - n0);
+    k->q8_tile(1, ncols, K / G, G, qa, K, sa, asum,
+               (const int8_t *)Wp + (size_t)p * psz, (ptrdiff_t)psz, C + n0, N);
+  }
+}
+
 static void q8_task(void *arg, int t, int worker) {
   const q8_job_t *j = arg;
   int np = j->k->q8_np;
