@@ -94,6 +94,12 @@ void px_aead_encrypt(uint8_t *out, const uint8_t *in, size_t n,
                      const uint8_t *ad, size_t adlen,
                      const uint8_t nonce[PX_AEAD_NONCE_LEN],
                      const uint8_t key[PX_AEAD_KEY_LEN]);
+/* Encrypt the concatenation in1 || in2 without building it (out holds
+ * n1 + n2 + PX_AEAD_TAG_LEN bytes; out must not overlap the inputs). */
+void px_aead_encrypt2(uint8_t *out, const uint8_t *in1, size_t n1,
+                      const uint8_t *in2, size_t n2, const uint8_t *ad,
+                      size_t adlen, const uint8_t nonce[PX_AEAD_NONCE_LEN],
+                      const uint8_t key[PX_AEAD_KEY_LEN]);
 /* n includes the tag; out holds n - PX_AEAD_TAG_LEN bytes; out may equal in.
  * PX_EAUTH on a bad tag (out is then zeroed) or n < PX_AEAD_TAG_LEN. */
 int px_aead_decrypt(uint8_t *out, const uint8_t *in, size_t n,

@@ -70,15 +70,17 @@ static int update(EVP_CIPHER_CTX *ctx, int enc, uint8_t *out, const uint8_t *in,
   return 1;
 }
 
-void px_aead_encrypt(uint8_t *out, const uint8_t *in, size_t n,
-                     const uint8_t *ad, size_t adlen,
-                     const uint8_t nonce[PX_AEAD_NONCE_LEN],
-                     const uint8_t key[PX_AEAD_KEY_LEN]) {
+void px_aead_encrypt2(uint8_t *out, const uint8_t *in1, size_t n1,
+                      const uint8_t *in2, size_t n2, const uint8_t *ad,
+                      size_t adlen, const uint8_t nonce[PX_AEAD_NONCE_LEN],
+                      const uint8_t key[PX_AEAD_KEY_LEN]) {
   EVP_CIPHER_CTX *ctx = aead_ctx();
   int outl = 0;
+  size_t n = n1 + n2;
   if (!ctx || !EVP_EncryptInit_ex2(ctx, g_cipher, key, nonce, NULL) ||
       (adlen && !update(ctx, 1, NULL, ad, adlen)) ||
-      (n && !update(ctx, 1, out, in, n)) ||
+      (n1 && !update(ctx, 1, out, in1, n1)) ||
+      (n2 && !update(ctx, 1, out + n1, in2, n2)) ||
       !EVP_EncryptFinal_ex(ctx, out + n, &outl) ||
       !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, PX_AEAD_TAG_LEN,
                            out + n)) {
@@ -87,6 +89,14 @@ void px_aead_encrypt(uint8_t *out, const uint8_t *in, size_t n,
     PX_LOGE("crypto", "ChaCha20-Poly1305 encryption failed (OpenSSL)");
     abort();
   }
+}
+
+void px_aead_encrypt(uint8_t *out, const uint8_t *in, size_t n,
+                     const uint8_t *ad, size_t adlen,
+                     const uint8_t nonce[PX_AEAD_NONCE_LEN],
+                     const uint8_t key[PX_AEAD_KEY_LEN]) {
+  /* One segment; in place is fine for the stream cipher. */
+  px_aead_encrypt2(out, in, n, NULL, 0, ad, adlen, nonce, key);
 }
 
 int px_aead_decrypt(uint8_t *out, const uint8_t *in, size_t n,

@@ -141,6 +141,19 @@ int px_noise_encrypt(px_noise_cipher_t *c, const uint8_t *ad, size_t adlen,
   return cipher_encrypt(c, ad, adlen, pt, n, out);
 }
 
+int px_noise_encrypt2(px_noise_cipher_t *c, const uint8_t *pt1, size_t n1,
+                      const uint8_t *pt2, size_t n2, uint8_t *out) {
+  uint8_t nonce[12];
+  if (!c || !out || (!pt1 && n1) || (!pt2 && n2)) return PX_EINVAL;
+  if (!c->has_key) return PX_ESTATE;
+  if (n1 + n2 > PX_NOISE_MAX_TRANSPORT_PAYLOAD) return PX_ETOOBIG;
+  if (c->n == UINT64_MAX) return PX_ELIMIT;
+  nonce_bytes(c->n, nonce);
+  px_aead_encrypt2(out, pt1, n1, pt2, n2, NULL, 0, nonce, c->k);
+  c->n++;
+  return 0;
+}
+
 int px_noise_decrypt(px_noise_cipher_t *c, const uint8_t *ad, size_t adlen,
                      const uint8_t *ct, size_t n, uint8_t *out) {
   if (!c || (!ct && n) || (!ad && adlen)) return PX_EINVAL;

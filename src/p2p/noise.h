@@ -156,6 +156,10 @@ int px_noise_encrypt(px_noise_cipher_t *c, const uint8_t *ad, size_t adlen,
 /* Decrypt ct[0..n) (tag included) into out[0..n-16); out may equal ct.
  * PX_EAUTH when tampered, truncated below 16 bytes or under the wrong key
  * (the nonce is then not advanced), PX_ETOOBIG when n > PX_NOISE_MAX_MSG. */
+/* As px_noise_encrypt over the concatenation pt1 || pt2 (n1 + n2 bytes),
+ * without building it; out (n1 + n2 + 16 bytes) must not overlap them. */
+int px_noise_encrypt2(px_noise_cipher_t *c, const uint8_t *pt1, size_t n1,
+                      const uint8_t *pt2, size_t n2, uint8_t *out);
 int px_noise_decrypt(px_noise_cipher_t *c, const uint8_t *ad, size_t adlen,
                      const uint8_t *ct, size_t n, uint8_t *out);
 

@@ -480,8 +480,13 @@ static int send_raw_frame(px_p2p_t *p, conn_t *c, const uint8_t *msg,
 
 /* Encrypt an application message (already u32-length-prefixed in plain)
  * into as many framed Noise transport messages as needed. */
-static int send_plain(px_p2p_t *p, conn_t *c, const uint8_t *plain, size_t n) {
+/* Encrypt the plaintext stream head || body (an application message with
+ * its u32 length) into framed Noise transport messages, without joining
+ * the two first: a large payload is read once, by the cipher. */
+static int send_plain2(px_p2p_t *p, conn_t *c, const uint8_t *head, size_t nh,
+                       const uint8_t *body, size_t nb) {
   const size_t chunk = PX_NOISE_MAX_TRANSPORT_PAYLOAD;
+  size_t n = nh + nb;
   size_t frames = (n + chunk - 1) / chunk;
   px_p2p_fx_t *f = fx_push(p, PX_P2P_FX_SEND, c->id);
   if (!f) return PX_ENOMEM;
@@ -489,15 +494,23 @@ static int send_plain(px_p2p_t *p, conn_t *c, const uint8_t *plain, size_t n) {
   if (rc) return rc;
   for (size_t off = 0; off < n; off += chunk) {
     size_t m = PX_MIN(chunk, n - off);
+    /* This frame's share of the head, then of the body. */
+    size_t h = off < nh ? PX_MIN(nh - off, m) : 0;
+    size_t boff = off + h - nh;
     uint8_t *dst = f->data.data + f->data.len;
     px_put_u16be(dst, (uint16_t)(m + PX_NOISE_TAG_LEN));
-    rc = px_noise_encrypt(&c->tx, NULL, 0, plain + off, m, dst + 2);
+    rc = px_noise_encrypt2(&c->tx, h ? head + off : NULL, h,
+                           m - h ? body + boff : NULL, m - h, dst + 2);
     if (rc) return rc;
     f->data.len += 2 + m + PX_NOISE_TAG_LEN;
   }
   c->bytes_out += n;
   c->msgs_out++;
   return 0;
+}
+
+static int send_plain(px_p2p_t *p, conn_t *c, const uint8_t *plain, size_t n) {
+  return send_plain2(p, c, plain, n, NULL, 0);
 }
 
 /* Room for the u32 length and an encoded message: its payload plus the
@@ -524,17 +537,74 @@ static size_t msg_room(const px_p2p_t *p, const px_msg_t *m) {
   return PX_MIN(4 + 64 + pl, p->cfg.max_msg + 4);
 }
 
+/* The payload of a message that has one; every such type ends with it. */
+static const uint8_t *msg_payload(px_msg_t *m, size_t **len) {
+  switch (m->type) {
+  case PX_MSG_GOSSIP:
+    *len = &m->u.gossip.payload_len;
+    return m->u.gossip.payload;
+  case PX_MSG_REQUEST:
+    *len = &m->u.request.payload_len;
+    return m->u.request.payload;
+  case PX_MSG_RESPONSE:
+    *len = &m->u.response.payload_len;
+    return m->u.response.payload;
+  case PX_MSG_DIRECT:
+    *len = &m->u.direct.payload_len;
+    return m->u.direct.payload;
+  default:
+    *len = NULL;
+    return NULL;
+  }
+}
+
+static void msg_set_payload(px_msg_t *m, const uint8_t *pl) {
+  switch (m->type) {
+  case PX_MSG_GOSSIP:
+    m->u.gossip.payload = pl;
+    break;
+  case PX_MSG_REQUEST:
+    m->u.request.payload = pl;
+    break;
+  case PX_MSG_RESPONSE:
+    m->u.response.payload = pl;
+    break;
+  case PX_MSG_DIRECT:
+    m->u.direct.payload = pl;
+    break;
+  default:
+    break;
+  }
+}
+
 static int send_msg(px_p2p_t *p, conn_t *c, const px_msg_t *m) {
   if (c->state != CS_ESTABLISHED) return PX_ESTATE;
+  /* Large payloads are not copied into the encoding: encode the message
+   * with an empty payload (its encoding ends with the payload's u32
+   * length), patch that length, and encrypt head || payload. */
+  px_msg_t hm = *m;
+  size_t *plen;
+  const uint8_t *pl = msg_payload(&hm, &plen);
+  size_t n = plen ? *plen : 0;
+  int split = plen && n >= 4096;
+  if (split) {
+    if (n > p->cfg.max_msg) return PX_ETOOBIG;
+    *plen = 0;
+    msg_set_payload(&hm, NULL);
+  }
   px_buf_t b;
   px_buf_init(&b, p->cfg.max_msg + 4);
   uint8_t zero[4] = {0};
-  int rc = px_buf_reserve(&b, msg_room(p, m));
+  int rc = px_buf_reserve(&b, split ? 4 + 64 : msg_room(p, m));
   if (!rc) rc = px_buf_append(&b, zero, 4);
-  if (!rc) rc = px_msg_encode(m, &b);
+  if (!rc) rc = px_msg_encode(&hm, &b);
+  if (!rc && split && (b.len - 4 + n > p->cfg.max_msg || n > UINT32_MAX))
+    rc = PX_ETOOBIG;
   if (!rc) {
-    px_put_u32le(b.data, (uint32_t)(b.len - 4));
-    rc = send_plain(p, c, b.data, b.len);
+    if (split) px_put_u32le(b.data + b.len - 4, (uint32_t)n);
+    px_put_u32le(b.data, (uint32_t)(b.len - 4 + (split ? n : 0)));
+    rc = split ? send_plain2(p, c, b.data, b.len, pl, n)
+               : send_plain(p, c, b.data, b.len);
   }
   px_buf_release(&b);
   return rc;
