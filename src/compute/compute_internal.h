@@ -137,6 +137,12 @@ void px_q8_tile_avx512(int mr, int ncols, int ngroups, int G, const int8_t *qa,
                        const int8_t *wp, ptrdiff_t pstride, float *C,
                        ptrdiff_t ldc);
 
+/* px_quantize_q8's rule on n / G consecutive groups (scales and, when
+ * sums != NULL, per-group sums of q), AVX-512 (q8_avx512.c): the same bits
+ * as the scalar reference. */
+void px_q8_quant_avx512(const float *x, size_t n, int G, int8_t *q,
+                        float *scales, int32_t *sums);
+
 /* GEMV pieces for callers that split the work themselves (llama.c's
  * one-dispatch-per-token forward): column panels [p0, p1) of C[N] = A[K] .
  * W^T on packed weights, exactly the tile calls px_matmul_f32_packed /

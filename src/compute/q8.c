@@ -8,10 +8,15 @@
  *   (NaN -> 0), q = round half away from zero of v, computed exactly as
  *   t = trunc(v), f = v - t (exact), t += (f >= 0.5) - (f <= -0.5).
  *
- * Matmul: A is quantised row by row into the context's scratch (per row
- * and group: q, scale sa, and asum = sum of q, used by the VNNI offset
- * trick).  Threads take disjoint ranges of 16-column panels; each packs
- * its panel of W into its scratch:
+ * Matmul: A is quantised, in chunks of rows, into the context's scratch
+ * (per row and group: q, scale sa, and asum = sum of q, used by the VNNI
+ * offset trick); each group is quantised on its own, so any split over the
+ * threads gives the same bytes (AVX-512: q8_avx512.c's vector quantiser,
+ * the same bits).  With pre-packed W and enough rows, each thread takes a
+ * range of the chunk's rows, quantises them and multiplies them by every
+ * panel (one dispatch per chunk); otherwise the threads quantise the chunk
+ * together, then take disjoint ranges of 16-column panels, each packing
+ * its panels of W (unless pre-packed) into its scratch:
  *   wp[(k >> 2) * 64 + j * 4 + (k & 3)] = (uint8_t)W[n0 + j][k] ^ 0x80
  * (16 columns x 4 consecutive k per 64 bytes: one zmm, one VPDPBUSD;
  * the XOR makes W unsigned, w + 128, as VPDPBUSD wants) followed by the
@@ -91,6 +96,7 @@ typedef struct {
   px_compute_t *c;
   const px_kernels_t *k;
   float *C;
+  const float *A;
   const int8_t *W;
   const float *Ws;
   int G, M, N, K, ngroups;
@@ -156,13 +162,28 @@ void px_q8_gemv_panels(const px_kernels_t *k, float *C, const int8_t *qa,
   }
 }
 
-static void q8_task(void *arg, int t, int worker) {
-  const q8_job_t *j = arg;
+/* Quantise groups [g0, g1) of the chunk's rows (contiguous in A and in the
+ * scratch): AVX-512 when the level has it (same bits), else the reference. */
+static void quant_groups(const q8_job_t *j, size_t g0, size_t g1) {
+  px_compute_t *c = j->c;
+  const float *x = j->A + (size_t)j->row0 * j->K + g0 * (size_t)j->G;
+  int8_t *q = c->q8a + g0 * (size_t)j->G;
+  if (j->k->level == PX_SIMD_AVX512) {
+    px_q8_quant_avx512(x, (g1 - g0) * (size_t)j->G, j->G, q, c->q8s + g0,
+                       c->q8sum + g0);
+    return;
+  }
+  for (size_t g = 0; g < g1 - g0; g++)
+    quant_group(x + g * (size_t)j->G, j->G, q + g * (size_t)j->G,
+                c->q8s + g0 + g, c->q8sum + g0 + g);
+}
+
+/* Rows [ra, rb) of the chunk against panel units [u0, u1) (a unit: the
+ * level's q8_np panels). */
+static void q8_block(const q8_job_t *j, int worker, int ra, int rb, int u0,
+                     int u1) {
   int np = j->k->q8_np;
   int npanels = (j->N + 15) / 16;
-  int units = (npanels + np - 1) / np;
-  int u0 = (int)((int64_t)units * t / j->ntasks);
-  int u1 = (int)((int64_t)units * (t + 1) / j->ntasks);
   size_t psz = (size_t)16 * j->K + (size_t)64 * j->ngroups;
   uint8_t *scratch = (uint8_t *)px_worker_scratch(j->c, worker);
   const int8_t *qa = j->c->q8a;
@@ -182,14 +203,53 @@ static void q8_task(void *arg, int t, int worker) {
     }
     int n0 = p * 16;
     int ncols = PX_MIN(16 * npp, j->N - n0);
-    for (int r = 0; r < j->rows; r += j->k->q8_mr) {
-      int mr = PX_MIN(j->k->q8_mr, j->rows - r);
+    for (int r = ra; r < rb; r += j->k->q8_mr) {
+      int mr = PX_MIN(j->k->q8_mr, rb - r);
       j->k->q8_tile(mr, ncols, j->ngroups, j->G, qa + (size_t)r * j->K, j->K,
                     sa + (size_t)r * j->ngroups, asum + (size_t)r * j->ngroups,
                     (const int8_t *)wp, (ptrdiff_t)psz,
                     j->C + (size_t)(j->row0 + r) * j->N + n0, j->N);
     }
   }
+}
+
+static int q8_units(const q8_job_t *j) {
+  return ((j->N + 15) / 16 + j->k->q8_np - 1) / j->k->q8_np;
+}
+
+/* Column split: task t takes a range of panel units, all rows of the
+ * chunk (quantised before, by q8_quant_task). */
+static void q8_task(void *arg, int t, int worker) {
+  const q8_job_t *j = arg;
+  int units = q8_units(j);
+  q8_block(j, worker, 0, j->rows, (int)((int64_t)units * t / j->ntasks),
+           (int)((int64_t)units * (t + 1) / j->ntasks));
+}
+
+static void q8_quant_task(void *arg, int t, int worker) {
+  (void)worker;
+  const q8_job_t *j = arg;
+  size_t n = (size_t)j->rows * j->ngroups;
+  size_t g0 = n * (size_t)t / (size_t)j->ntasks;
+  size_t g1 = n * (size_t)(t + 1) / (size_t)j->ntasks;
+  if (g1 > g0) quant_groups(j, g0, g1);
+}
+
+/* Row split (pre-packed W, enough rows): task t quantises its own rows
+ * (multiples of the tile height) and multiplies them by every panel, so a
+ * chunk takes one dispatch and no barrier. */
+static int q8_row_cut(const q8_job_t *j, int t) {
+  int mr = j->k->q8_mr;
+  int tiles = (j->rows + mr - 1) / mr;
+  return PX_MIN(j->rows, (int)((int64_t)tiles * t / j->ntasks) * mr);
+}
+
+static void q8_rows_task(void *arg, int t, int worker) {
+  const q8_job_t *j = arg;
+  int ra = q8_row_cut(j, t), rb = q8_row_cut(j, t + 1);
+  if (rb <= ra) return;
+  quant_groups(j, (size_t)ra * j->ngroups, (size_t)rb * j->ngroups);
+  q8_block(j, worker, ra, rb, 0, q8_units(j));
 }
 
 static void q8_run(px_compute_t *c, float *C, const float *A, const int8_t *W,
@@ -203,25 +263,31 @@ static void q8_run(px_compute_t *c, float *C, const float *A, const int8_t *W,
   q8_job_t j = {0};
   j.c = c;
   j.k = px_kernels_for(c->simd);
-  j.C = C, j.W = W, j.Ws = Ws, j.packed = packed;
+  j.C = C, j.A = A, j.W = W, j.Ws = Ws, j.packed = packed;
   j.G = G, j.M = M, j.N = N, j.K = K, j.ngroups = K / G;
-  int npanels = (N + 15) / 16;
-  int units = (npanels + j.k->q8_np - 1) / j.k->q8_np;
-  j.ntasks = PX_MIN(c->threads, units);
-  if ((double)M * N * K < 32768.0) j.ntasks = 1;
+  int units = q8_units(&j);
   int chunk = (int)PX_MIN((size_t)M, PX_Q8_SCRATCH_BYTES / (size_t)K);
   for (int r0 = 0; r0 < M; r0 += chunk) {
     int rows = PX_MIN(chunk, M - r0);
-    for (int r = 0; r < rows; r++)
-      for (int g = 0; g < j.ngroups; g++) {
-        size_t o = (size_t)r * K + (size_t)g * G;
-        quant_group(A + (size_t)(r0 + r) * K + (size_t)g * G, G, c->q8a + o,
-                    c->q8s + (size_t)r * j.ngroups + g,
-                    c->q8sum + (size_t)r * j.ngroups + g);
-      }
     j.row0 = r0;
     j.rows = rows;
-    px_compute_parallel(c, j.ntasks, q8_task, &j);
+    if ((double)rows * N * K < 32768.0 || c->threads == 1) {
+      j.ntasks = 1;
+      q8_rows_task(&j, 0, 0);
+    } else if (packed && rows >= 64 * c->threads) {
+      /* Small chunks: 8 tasks per thread, so the caller's thread works on
+       * while the parked workers wake (tens of microseconds). */
+      j.ntasks = c->threads * ((double)rows * N * K <= 33554432.0 ? 8 : 1);
+      j.ntasks = PX_MIN(j.ntasks, (rows + j.k->q8_mr - 1) / j.k->q8_mr);
+      px_compute_parallel(c, j.ntasks, q8_rows_task, &j);
+    } else {
+      /* Quantise (groups split over the threads: each group on its own,
+       * any split gives the same bytes), then split the columns. */
+      j.ntasks = (size_t)rows * K >= 32768 ? c->threads : 1;
+      px_compute_parallel(c, j.ntasks, q8_quant_task, &j);
+      j.ntasks = PX_MIN(c->threads, units);
+      px_compute_parallel(c, j.ntasks, q8_task, &j);
+    }
   }
 }
 
