@@ -151,6 +151,29 @@ void *px_arena_alloc(px_arena_t *a, size_t n);
 void px_arena_reset(px_arena_t *a);
 void px_arena_release(px_arena_t *a);
 
+/* ---- FIFO queues ----------------------------------------------------------
+ */
+
+/* A FIFO of fixed-size items in one growable array: the effect queue every
+ * sans-I/O core hands to its runtime.  Pushing returns a zeroed slot to fill
+ * in place; popping copies the oldest item out.  Slots are reused once the
+ * queue drains, and consumed slots are compacted away before growing. */
+typedef struct {
+  uint8_t *items;
+  size_t elem;      /* item size in bytes */
+  size_t head, len; /* items[head..len) are queued */
+  size_t cap, max;  /* capacity; max items (0 = unbounded) */
+} px_queue_t;
+
+void px_queue_init(px_queue_t *q, size_t elem, size_t max);
+/* A zeroed slot at the tail, or NULL when out of memory or at max. */
+void *px_queue_push(px_queue_t *q);
+/* Copy the oldest item into out and remove it; 1 if there was one. */
+int px_queue_pop(px_queue_t *q, void *out);
+size_t px_queue_count(const px_queue_t *q);
+/* Pass every queued item to release (may be NULL), then free the array. */
+void px_queue_release(px_queue_t *q, void (*release)(void *item));
+
 /* ---- time ---------------------------------------------------------------- */
 
 uint64_t px_time_mono_ms(void);

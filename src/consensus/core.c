@@ -132,8 +132,7 @@ struct px_cons {
   uint64_t sign_floor;
 
   /* effects */
-  px_cons_fx_t *fx;
-  size_t fx_head, fx_len, fx_cap;
+  px_queue_t fxq; /* of px_cons_fx_t, at most FX_MAX */
   int fx_overflow;
 
   /* early messages of height + 1 */
@@ -191,27 +190,11 @@ static int sig_ok(px_cons_t *c, const uint8_t *pk, const uint8_t *sb, size_t n,
 /* ---- effects ------------------------------------------------------------- */
 
 static px_cons_fx_t *fx_push(px_cons_t *c, px_cons_fx_kind_t kind) {
-  if (c->fx_head == c->fx_len) c->fx_head = c->fx_len = 0;
-  if (c->fx_len == c->fx_cap) {
-    if (c->fx_head > 0) {
-      memmove(c->fx, c->fx + c->fx_head,
-              (c->fx_len - c->fx_head) * sizeof *c->fx);
-      c->fx_len -= c->fx_head;
-      c->fx_head = 0;
-    }
-    if (c->fx_len == c->fx_cap) {
-      size_t ncap = c->fx_cap ? c->fx_cap * 2 : 32;
-      px_cons_fx_t *nf;
-      if (ncap > FX_MAX || !(nf = px_realloc(c->fx, ncap * sizeof *nf))) {
-        c->fx_overflow = 1;
-        return NULL;
-      }
-      c->fx = nf;
-      c->fx_cap = ncap;
-    }
+  px_cons_fx_t *f = px_queue_push(&c->fxq);
+  if (!f) {
+    c->fx_overflow = 1;
+    return NULL;
   }
-  px_cons_fx_t *f = &c->fx[c->fx_len++];
-  memset(f, 0, sizeof *f);
   f->kind = kind;
   px_buf_init(&f->data, 0);
   px_buf_init(&f->commit, 0);
@@ -280,10 +263,8 @@ static void fx_timeout(px_cons_t *c, px_cons_step_t s, uint32_t r,
 }
 
 int px_cons_poll(px_cons_t *c, px_cons_fx_t *fx) {
-  if (!c || !fx || c->fx_head == c->fx_len) return 0;
-  *fx = c->fx[c->fx_head++];
-  if (c->fx_head == c->fx_len) c->fx_head = c->fx_len = 0;
-  return 1;
+  if (!c || !fx) return 0;
+  return px_queue_pop(&c->fxq, fx);
 }
 
 void px_cons_fx_release(px_cons_fx_t *fx) {
@@ -312,6 +293,7 @@ int px_cons_new(const px_cons_config_t *cfg, px_cons_t **out) {
   px_cons_t *c = px_calloc(1, sizeof *c);
   if (!c) return PX_ENOMEM;
   c->cfg = *cfg;
+  px_queue_init(&c->fxq, sizeof(px_cons_fx_t), FX_MAX);
   c->self = -1;
   c->locked_round = c->valid_round = -1;
   px_buf_init(&c->locked_value, cfg->max_value);
@@ -349,6 +331,8 @@ static void future_clear(px_cons_t *c) {
   c->n_future = c->future_bytes = 0;
 }
 
+static void fx_release_item(void *fx) { px_cons_fx_release(fx); }
+
 void px_cons_free(px_cons_t *c) {
   if (!c) return;
   for (size_t i = 0; i < ROUND_SLOTS; i++) {
@@ -361,9 +345,7 @@ void px_cons_free(px_cons_t *c) {
   px_buf_release(&c->valid_value);
   own_clear(c);
   future_clear(c);
-  while (c->fx_head < c->fx_len)
-    px_cons_fx_release(&c->fx[c->fx_head++]);
-  px_free(c->fx);
+  px_queue_release(&c->fxq, fx_release_item);
   px_key_wipe(&c->cfg.key);
   px_free(c);
 }

@@ -123,8 +123,7 @@ struct px_p2p {
   seen_t *seen;
   int32_t *seen_buckets;
   uint32_t seen_nbuckets, seen_pos;
-  px_p2p_fx_t *fx;
-  size_t fx_head, fx_len, fx_cap;
+  px_queue_t fxq; /* of px_p2p_fx_t */
   uint64_t last_pex_ms, last_dial_ms;
   int shutting_down;
   px_p2p_stats_t stats;
@@ -198,6 +197,7 @@ int px_p2p_new(const px_p2p_config_t *cfg, px_p2p_t **out) {
   if (!p->cfg.rng) p->cfg.rng = rng_default;
   px_rng_seed(&p->rng, cfg->seed);
   p->next_conn_id = 1;
+  px_queue_init(&p->fxq, sizeof(px_p2p_fx_t), 0);
   p->next_req_id = 1;
   p->known = px_calloc(MAX_KNOWN, sizeof *p->known);
   p->strikes = px_calloc(MAX_STRIKES_TRACKED, sizeof *p->strikes);
@@ -240,6 +240,8 @@ static void conn_destroy(conn_t *c) {
   px_free(c);
 }
 
+static void fx_release_item(void *fx) { px_p2p_fx_release(fx); }
+
 void px_p2p_free(px_p2p_t *p) {
   if (!p) return;
   for (size_t i = 0; i < p->nconns; i++)
@@ -250,9 +252,7 @@ void px_p2p_free(px_p2p_t *p) {
   px_free(p->reqs);
   px_free(p->seen);
   px_free(p->seen_buckets);
-  for (size_t i = p->fx_head; i < p->fx_len; i++)
-    px_p2p_fx_release(&p->fx[i]);
-  px_free(p->fx);
+  px_queue_release(&p->fxq, fx_release_item);
   sodium_memzero(p->static_sk, sizeof p->static_sk);
   sodium_memzero(&p->cfg.identity, sizeof p->cfg.identity);
   px_free(p);
@@ -261,24 +261,8 @@ void px_p2p_free(px_p2p_t *p) {
 /* ---- effects ---------------------------------------------------------- */
 
 static px_p2p_fx_t *fx_push(px_p2p_t *p, px_p2p_fx_kind_t kind, uint64_t conn) {
-  if (p->fx_head == p->fx_len) p->fx_head = p->fx_len = 0;
-  if (p->fx_len == p->fx_cap) {
-    if (p->fx_head > 0) {
-      memmove(p->fx, p->fx + p->fx_head,
-              (p->fx_len - p->fx_head) * sizeof *p->fx);
-      p->fx_len -= p->fx_head;
-      p->fx_head = 0;
-    }
-    if (p->fx_len == p->fx_cap) {
-      size_t nc = p->fx_cap ? p->fx_cap * 2 : 64;
-      px_p2p_fx_t *n = px_realloc(p->fx, nc * sizeof *n);
-      if (!n) return NULL;
-      p->fx = n;
-      p->fx_cap = nc;
-    }
-  }
-  px_p2p_fx_t *f = &p->fx[p->fx_len++];
-  memset(f, 0, sizeof *f);
+  px_p2p_fx_t *f = px_queue_push(&p->fxq);
+  if (!f) return NULL;
   f->kind = kind;
   f->conn = conn;
   px_buf_init(&f->data, 0);
@@ -286,9 +270,7 @@ static px_p2p_fx_t *fx_push(px_p2p_t *p, px_p2p_fx_kind_t kind, uint64_t conn) {
 }
 
 int px_p2p_poll(px_p2p_t *p, px_p2p_fx_t *fx) {
-  if (p->fx_head == p->fx_len) return 0;
-  *fx = p->fx[p->fx_head++];
-  return 1;
+  return px_queue_pop(&p->fxq, fx);
 }
 
 void px_p2p_fx_release(px_p2p_fx_t *fx) { px_buf_release(&fx->data); }

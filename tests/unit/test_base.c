@@ -89,6 +89,44 @@ static void test_arena(void **state) {
   assert_int_equal(a.total, 0);
 }
 
+static int g_released;
+static void count_release(void *item) { g_released += *(int *)item; }
+
+static void test_queue(void **state) {
+  (void)state;
+  px_queue_t q;
+  px_queue_init(&q, sizeof(int), 40);
+  int v;
+  assert_int_equal(px_queue_pop(&q, &v), 0);
+  /* FIFO order across growth and compaction. */
+  int next_in = 0, next_out = 0;
+  for (int round = 0; round < 50; round++) {
+    for (int k = 0; k < 7; k++) {
+      int *slot = px_queue_push(&q);
+      assert_non_null(slot);
+      assert_int_equal(*slot, 0); /* zeroed */
+      *slot = next_in++;
+    }
+    for (int k = 0; k < 5; k++) {
+      assert_int_equal(px_queue_pop(&q, &v), 1);
+      assert_int_equal(v, next_out++);
+    }
+    if (px_queue_count(&q) > 30) break;
+  }
+  assert_int_equal(px_queue_count(&q), (size_t)(next_in - next_out));
+  /* The cap holds: pushes beyond max items fail cleanly. */
+  while (px_queue_count(&q) < 40)
+    *(int *)px_queue_push(&q) = 1;
+  assert_null(px_queue_push(&q));
+  g_released = 0;
+  int expect = 0;
+  for (size_t i = q.head; i < q.len; i++)
+    expect += ((int *)q.items)[i];
+  px_queue_release(&q, count_release);
+  assert_int_equal(g_released, expect);
+  assert_null(q.items);
+}
+
 static void test_rng(void **state) {
   (void)state;
   px_rng_t r1, r2;
@@ -221,9 +259,13 @@ static void test_files(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_errors), cmocka_unit_test(test_buf),
-      cmocka_unit_test(test_arena),  cmocka_unit_test(test_rng),
-      cmocka_unit_test(test_config), cmocka_unit_test(test_hex_and_numbers),
+      cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_buf),
+      cmocka_unit_test(test_arena),
+      cmocka_unit_test(test_queue),
+      cmocka_unit_test(test_rng),
+      cmocka_unit_test(test_config),
+      cmocka_unit_test(test_hex_and_numbers),
       cmocka_unit_test(test_files),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
