@@ -561,6 +561,7 @@ static int commit_block(px_chain_t *c, const uint8_t *value, size_t len,
   if (b.n_evidence)
     PX_LOGW(LOGMOD, "block %llu carries %zu evidence: offenders slashed",
             (unsigned long long)b.header.height, b.n_evidence);
+  if (c->env.on_block) c->env.on_block(c->env.ud, c->state, &b, res);
 out:
   px_free(res);
   px_free(hashes);
@@ -1218,6 +1219,51 @@ static int submit_one(px_chain_t *c, const char *hex, size_t hl,
   if (!rc) batch_add(c, raw, n);
   px_free(raw);
   return rc;
+}
+
+int px_chain_submit(px_chain_t *c, const uint8_t *raw, size_t n,
+                    uint8_t hash[PX_HASH_LEN]) {
+  uint8_t h[PX_HASH_LEN];
+  if (!c || !raw || !n) return PX_EINVAL;
+  int rc = px_mempool_add(&c->mp, c->state, raw, n, now_ms(c), h);
+  if (rc) {
+    c->txs_rejected++;
+    return rc;
+  }
+  batch_add(c, raw, n);
+  if (hash) memcpy(hash, h, PX_HASH_LEN);
+  return 0;
+}
+
+const px_ledger_state_t *px_chain_state(const px_chain_t *c) {
+  return c ? c->state : NULL;
+}
+
+uint64_t px_chain_next_nonce(const px_chain_t *c, const uint8_t pk[PX_PK_LEN]) {
+  px_account_t a;
+  if (px_ledger_account(c->state, pk, &a)) return 0;
+  return a.nonce + px_mempool_sender_count(&c->mp, pk);
+}
+
+int px_chain_block_hash(px_chain_t *c, uint64_t height,
+                        uint8_t out[PX_HASH_LEN]) {
+  if (!c || !height) return PX_EINVAL;
+  if (height == state_height(c)) {
+    px_ledger_last_block_hash(c->state, out);
+    return 0;
+  }
+  px_buf_t b;
+  px_buf_init(&b, 0);
+  int rc = px_ledger_store_block(c->store, height, &b);
+  if (!rc) px_hash(out, b.data, b.len);
+  px_buf_release(&b);
+  return rc;
+}
+
+int px_chain_tx_location(px_chain_t *c, const uint8_t hash[PX_HASH_LEN],
+                         px_tx_location_t *loc) {
+  if (!c || !hash || !loc) return PX_EINVAL;
+  return px_ledger_store_tx(c->store, hash, loc);
 }
 
 static void cmd_tx(px_chain_t *c, const char *arg, px_buf_t *out) {

@@ -45,6 +45,9 @@ typedef struct {
   px_p2p_t *p2p;
   void (*flush)(void *ud); /* perform pending p2p effects */
   void *ud;
+  /* Called after each committed block (state after it); may be NULL. */
+  void (*on_block)(void *ud, const px_ledger_state_t *s, const px_block_t *b,
+                   const px_tx_result_t *res);
 } px_chain_env_t;
 
 /* ---- mempool (exposed for unit tests) ----------------------------------
@@ -150,6 +153,19 @@ int px_chain_command(px_chain_t *c, const char *cmd, const char *arg,
                      px_buf_t *out);
 /* The "chain" object of the node's status (appended). */
 void px_chain_status_json(px_chain_t *c, px_buf_t *out);
+
+/* For the node's own services (the market): submit one signed tx to the
+ * mempool and gossip it (hash optional); the current state; the nonce the
+ * next tx of pk must carry (account nonce + its queued txs); the hash of a
+ * committed block; where a committed tx landed (PX_ENOTFOUND). */
+int px_chain_submit(px_chain_t *c, const uint8_t *raw, size_t n,
+                    uint8_t hash[PX_HASH_LEN]);
+const px_ledger_state_t *px_chain_state(const px_chain_t *c);
+uint64_t px_chain_next_nonce(const px_chain_t *c, const uint8_t pk[PX_PK_LEN]);
+int px_chain_block_hash(px_chain_t *c, uint64_t height,
+                        uint8_t out[PX_HASH_LEN]);
+int px_chain_tx_location(px_chain_t *c, const uint8_t hash[PX_HASH_LEN],
+                         px_tx_location_t *loc);
 
 /* Validator set for height h from the state after h-1 (docs/chain.md):
  * px_ledger_validators, then the proposer rotation advanced (h-1) mod

@@ -31,6 +31,7 @@
 #include "plexus/node.h"
 #include "plexus/p2p.h"
 #include "node/chain.h"
+#include "node/market_rt.h"
 #include "base/px_internal.h"
 
 #define LOGMOD "node"
@@ -101,6 +102,7 @@ struct px_node {
   uint64_t started_ms;
   char sock_path[600];
   px_chain_t *chain; /* when DIR/genesis.json exists (chain.c) */
+  px_market_t *market; /* with the chain (market.c) */
 };
 
 static void drain_effects(px_node_t *n);
@@ -642,6 +644,10 @@ static void status_json(px_node_t *n, px_buf_t *b) {
     px_buf_printf(b, ",\"chain\":");
     px_chain_status_json(n->chain, b);
   }
+  if (n->market) {
+    px_buf_printf(b, ",\"market\":");
+    px_market_status_json(n->market, b);
+  }
   px_buf_printf(b, "}");
 }
 
@@ -693,10 +699,14 @@ static void ctl_command(ctl_t *x, char *line) {
     px_node_stop(n);
   } else if (n->chain && px_chain_command(n->chain, line, arg, &b)) {
     ctl_reply(x, &b);
+  } else if (n->market && px_market_command(n->market, line, arg, &b)) {
+    ctl_reply(x, &b);
   } else {
     ctl_error(x, PX_EINVAL,
               n->chain ? "unknown command (status, gossip, request, stop, tx, "
-                         "txs, account, txstatus, block, validators, chain)"
+                         "txs, account, txstatus, block, validators, chain, "
+                         "provide, providers, job_submit, job_status, "
+                         "job_result, job_list)"
                        : "unknown command (status, gossip, request, stop)");
   }
   px_buf_release(&b);
@@ -799,10 +809,12 @@ static void drain_effects(px_node_t *n) {
       if (n->hooks.on_gossip) n->hooks.on_gossip(n, &f, n->hooks.ud);
       break;
     case PX_P2P_FX_DIRECT:
+      if (n->market && px_market_on_direct(n->market, &f)) break;
       if (n->hooks.on_direct) n->hooks.on_direct(n, &f, n->hooks.ud);
       break;
     case PX_P2P_FX_REQUEST:
       if (n->chain && px_chain_on_request(n->chain, &f)) break;
+      if (n->market && px_market_on_request(n->market, &f)) break;
       if (f.method == PX_NODE_METHOD_ECHO)
         px_p2p_respond(n->p2p, f.node_pk, f.req_id, 0, f.data.data, f.data.len);
       else
@@ -810,6 +822,7 @@ static void drain_effects(px_node_t *n) {
       break;
     case PX_P2P_FX_RESPONSE:
       if (n->chain && px_chain_on_response(n->chain, &f)) break;
+      if (n->market && px_market_on_response(n->market, &f)) break;
       for (ctl_t *x = n->ctls; x; x = x->next) {
         if (x->req_id != f.req_id || x->replied) continue;
         px_buf_t b;
@@ -830,6 +843,7 @@ static void drain_effects(px_node_t *n) {
     case PX_P2P_FX_PEER_UP:
     case PX_P2P_FX_PEER_DOWN:
       if (n->chain) px_chain_on_peer(n->chain, &f);
+      if (n->market) px_market_on_peer(n->market, &f);
       if (n->hooks.on_peer) n->hooks.on_peer(n, &f, n->hooks.ud);
       break; /* the core logs these */
     }
@@ -843,12 +857,19 @@ static void on_tick(uv_timer_t *t) {
   px_node_t *n = t->data;
   px_p2p_tick(n->p2p, uv_now(&n->loop));
   if (n->chain) px_chain_tick(n->chain, uv_now(&n->loop));
+  if (n->market) px_market_tick(n->market, uv_now(&n->loop));
   drain_effects(n);
 }
 
 static void chain_flush(void *ud) {
   px_node_t *n = ud;
   if (!n->stopping) drain_effects(n);
+}
+
+static void chain_on_block(void *ud, const px_ledger_state_t *s,
+                           const px_block_t *b, const px_tx_result_t *res) {
+  px_node_t *n = ud;
+  if (n->market && !n->stopping) px_market_on_block(n->market, s, b, res);
 }
 
 /* Last resort at exit: close whatever is still open (connections through
@@ -871,6 +892,7 @@ static void on_stop_timer(uv_timer_t *t) {
     conn_close(n->conns[i]);
   for (ctl_t *x = n->ctls; x; x = x->next)
     ctl_close(x);
+  px_market_close(n->market);
   px_chain_close(n->chain);
   uv_close((uv_handle_t *)&n->tick, NULL);
   uv_close((uv_handle_t *)&n->stop_timer, NULL);
@@ -1036,8 +1058,18 @@ int px_node_open(const char *home, const px_config_t *flags, px_node_t **out,
                          .loop = &n->loop,
                          .p2p = n->p2p,
                          .flush = chain_flush,
-                         .ud = n};
+                         .ud = n,
+                         .on_block = chain_on_block};
     if ((rc = px_chain_open(&ce, &n->chain, errmsg, errcap))) goto fail;
+    px_market_env_t me = {.home = home,
+                          .key = &n->p2pcfg.identity,
+                          .cfg = &n->cfg,
+                          .loop = &n->loop,
+                          .p2p = n->p2p,
+                          .chain = n->chain,
+                          .flush = chain_flush,
+                          .ud = n};
+    if ((rc = px_market_open(&me, &n->market, errmsg, errcap))) goto fail;
   }
   const char *boot = px_config_get_str(&n->cfg, "p2p.bootstrap", "");
   char list[PX_CONFIG_MAX_VALUE];
@@ -1128,6 +1160,10 @@ int px_node_run(px_node_t *n) {
     result = rc;
     goto stop_now;
   }
+  if (n->market && (rc = px_market_start(n->market))) {
+    result = rc;
+    goto stop_now;
+  }
   uv_timer_start(&n->tick, on_tick, 0, 50);
   uv_run(&n->loop, UV_RUN_DEFAULT);
   goto done;
@@ -1163,7 +1199,8 @@ void px_node_free(px_node_t *n) {
       c = next;
     }
   }
-  px_chain_free(n->chain); /* closes the WAL and the store */
+  px_market_free(n->market); /* before the chain it reads */
+  px_chain_free(n->chain);   /* closes the WAL and the store */
   px_p2p_free(n->p2p);
   px_free(n->conns);
   px_free(n->rbuf);
