@@ -13,6 +13,12 @@
  *    interleaved nonces, difficulty adjusting toward 4 solutions per
  *    epoch), and of plain seeded hill-climbing (px_upow_hill_climb) run
  *    here for the same CPU time.
+ * 4. The same through the real uPoW contract (src/ledger/upow.c): a ledger
+ *    state with one validator and two miners, blocks made and applied,
+ *    every solution submitted as a SUBMIT tx and re-checked by the
+ *    contract, the published model read back from the chain after 1, 10
+ *    and 50 epochs (1 and 10 with --quick); CPU time counts everything
+ *    (mining, checking, blocks), and hill-climbing gets the same CPU time.
  * Uses Fashion-MNIST from /usr/share/datasets/fashion-mnist, or learnable
  * synthetic data (figures then say so).  Exit 0 when everything was
  * measured.
@@ -25,7 +31,10 @@
 
 #include "plexus/base.h"
 #include "plexus/model_io.h"
+#include "plexus/crypto.h"
+#include "plexus/ledger.h"
 #include "plexus/upow.h"
+#include "plexus/upow_chain.h"
 
 static double cpu_s(void) {
   struct timespec ts;
@@ -50,6 +59,136 @@ static void synth(px_upow_data_t *d, size_t n, uint64_t seed) {
 }
 
 static double pct(uint32_t ok, size_t n) { return 100.0 * ok / (double)n; }
+
+/* ---- 4: mining through the contract -------------------------------------- */
+
+typedef struct {
+  px_ledger_state_t *s;
+  px_keypair_t val, miner[2];
+} chain_t;
+
+static int apply(chain_t *c, const uint8_t *const *txs, const size_t *lens,
+                 size_t n) {
+  px_buf_t enc;
+  px_block_t b;
+  px_tx_result_t res[32];
+  px_buf_init(&enc, 0);
+  int rc = px_ledger_block_make(c->s, c->val.pk, px_ledger_last_time(c->s) + 1,
+                                txs, lens, n, &enc);
+  if (!rc) rc = px_block_decode(enc.data, enc.len, &b);
+  if (!rc) {
+    rc = px_ledger_apply_block(c->s, &b, res);
+    px_block_release(&b);
+  }
+  px_buf_release(&enc);
+  for (size_t i = 0; !rc && i < n; i++)
+    if (res[i].code) rc = res[i].code;
+  return rc;
+}
+
+static int chain_new(chain_t *c) {
+  uint8_t seed[PX_SEED_LEN];
+  px_keypair_t *k[3] = {&c->val, &c->miner[0], &c->miner[1]};
+  px_genesis_t g;
+  px_genesis_init(&g);
+  snprintf(g.chain_id, sizeof g.chain_id, "bench-upow");
+  for (int i = 0; i < 3; i++) {
+    memset(seed, i + 1, sizeof seed);
+    if (px_key_from_seed(k[i], seed) ||
+        px_genesis_add_account(&g, k[i]->pk, 1000000000000ull,
+                               i == 0 ? 10000000ull : 0))
+      return 1;
+  }
+  if (px_genesis_add_validator(&g, c->val.pk, "v0")) return 1;
+  int rc = px_ledger_state_from_genesis(&g, &c->s);
+  px_genesis_release(&g);
+  return rc;
+}
+
+/* Run max_epoch epochs; record test accuracy and CPU at the marks. */
+static int contract_run(const px_upow_data_t *te, int max_epoch, int per_miner,
+                        const int *marks, int n_marks, double *mark_cpu,
+                        uint32_t *mark_acc, uint64_t *n_sub, uint64_t *n_ok) {
+  const px_upow_data_t *tr;
+  chain_t c;
+  if (px_upow_chain_dataset(&tr) || chain_new(&c)) return 1;
+  double cpu0 = cpu_s();
+  int rc = 0;
+  for (int e = 0; !rc && e < max_epoch; e++) {
+    px_upow_chain_epoch_t er;
+    /* To the epoch's second block (task fixed, eval seed revealed). */
+    while (!rc && (px_upow_chain_epoch(c.s, &er) || er.epoch != (uint64_t)e ||
+                   !er.revealed))
+      rc = apply(&c, NULL, NULL, 0);
+    px_upow_net_t parent;
+    px_upow_epoch_t ep;
+    px_upow_task_t *t = NULL;
+    if (!rc) rc = px_upow_chain_parent(c.s, &parent);
+    px_upow_chain_task_epoch(&er, &ep);
+    if (!rc) rc = px_upow_task_new(&ep, &parent, tr, &t);
+    /* Both miners search; each submits its solutions (a deposit each). */
+    px_buf_t txb[16];
+    const uint8_t *txs[16];
+    size_t lens[16], nt = 0;
+    for (int nonce = 0; !rc && nonce < per_miner; nonce++)
+      for (int m = 0; !rc && m < 2; m++) {
+        px_upow_solution_t sol;
+        int r =
+            px_upow_candidate(t, c.miner[m].pk, (uint64_t)nonce, NULL, &sol);
+        if (r < 0) rc = r;
+        if (r != 1 || nt == PX_UPOW_MAX_CHECKS_PER_BLOCK) continue;
+        px_account_t a;
+        px_buf_t pl;
+        px_buf_init(&pl, 0);
+        px_buf_init(&txb[nt], 0);
+        rc = px_ledger_account(c.s, c.miner[m].pk, &a);
+        if (!rc) rc = px_upow_payload_submit(&pl, &sol);
+        if (!rc) {
+          /* Its txs already in this block come first (nonce order). */
+          uint64_t own = 0;
+          for (size_t j = 0; j < nt; j++) {
+            px_tx_t tx;
+            if (!px_tx_decode(txb[j].data, txb[j].len, &tx) &&
+                !memcmp(tx.sender, c.miner[m].pk, 32))
+              own++;
+          }
+          rc = px_tx_make("bench-upow", &c.miner[m], a.nonce + own, 10000,
+                          PX_TX_UPOW_SUBMIT, pl.data, pl.len, &txb[nt]);
+        }
+        px_buf_release(&pl);
+        if (!rc) {
+          txs[nt] = txb[nt].data;
+          lens[nt] = txb[nt].len;
+          nt++;
+        }
+      }
+    if (!rc && nt) rc = apply(&c, txs, lens, nt);
+    *n_sub += nt;
+    for (size_t j = 0; j < nt; j++)
+      px_buf_release(&txb[j]);
+    px_upow_task_free(t);
+    px_upow_net_release(&parent);
+    /* To the next epoch's first block: epoch e is published. */
+    while (!rc && (px_upow_chain_epoch(c.s, &er) || er.epoch == (uint64_t)e))
+      rc = apply(&c, NULL, NULL, 0);
+    px_upow_chain_published_t pub;
+    if (!rc) rc = px_upow_chain_published(c.s, (uint64_t)e, &pub);
+    if (!rc) *n_ok += pub.n_solutions;
+    uint64_t act, exp;
+    if (!rc && (px_ledger_supply(c.s, &act, &exp) || act != exp)) rc = 1;
+    for (int k = 0; !rc && k < n_marks; k++)
+      if (e + 1 == marks[k]) {
+        mark_cpu[k] = cpu_s() - cpu0;
+        px_upow_net_t pn;
+        if (!(rc = px_upow_chain_parent(c.s, &pn))) {
+          mark_acc[k] = px_upow_net_correct(&pn, te, NULL, te->n);
+          px_upow_net_release(&pn);
+        }
+      }
+  }
+  px_ledger_state_free(c.s);
+  return rc;
+}
 
 int main(int argc, char **argv) {
   int quick = 0;
@@ -190,6 +329,49 @@ int main(int argc, char **argv) {
     uint32_t hc = px_upow_net_correct(&genesis, &te, NULL, te.n);
     printf("   %-7d %10.2f %11.2f%% %13.2f%%\n", marks[k], mark_cpu[k],
            pct(mark_acc[k], te.n), pct(hc, te.n));
+  }
+
+  /* ---- 4: the same through the contract ---- */
+  const px_upow_data_t *chain_tr;
+  if (!real || px_upow_chain_dataset(&chain_tr)) {
+    printf(
+        "4. through the contract: skipped (needs the pinned Fashion-MNIST)\n");
+  } else {
+    double c_cpu[3] = {0};
+    uint32_t c_acc[3] = {0};
+    uint64_t n_sub = 0, n_ok = 0;
+    if (contract_run(&te, max_epoch, per_miner, marks, n_marks, c_cpu, c_acc,
+                     &n_sub, &n_ok)) {
+      fprintf(stderr, "bench_upow: the contract run failed\n");
+      return 1;
+    }
+    px_upow_dims_t cd;
+    px_upow_params_t cp;
+    px_upow_net_t hcn;
+    px_upow_chain_dims(&cd);
+    px_upow_chain_params(&cp);
+    if (px_upow_net_random(&cd, PX_UPOW_GENESIS_SEED, &hcn)) return 1;
+    printf("4. through the contract (%d blocks/epoch, %llu SUBMIT txs, %llu "
+           "valid; test accuracy, genesis %.2f%%):\n",
+           PX_UPOW_EPOCH_BLOCKS, (unsigned long long)n_sub,
+           (unsigned long long)n_ok,
+           pct(px_upow_net_correct(&hcn, &te, NULL, te.n), te.n));
+    printf("   %-7s %10s %12s %14s\n", "epochs", "cpu s", "published",
+           "hill-climb");
+    double h_cpu = 0;
+    uint64_t hr = 0;
+    for (int k = 0; k < n_marks; k++) {
+      while (h_cpu < c_cpu[k]) {
+        double t0 = cpu_s();
+        if (px_upow_hill_climb(&hcn, chain_tr, 7 + hr, 1, &cp)) return 1;
+        hr++;
+        h_cpu += cpu_s() - t0;
+      }
+      uint32_t hc = px_upow_net_correct(&hcn, &te, NULL, te.n);
+      printf("   %-7d %10.2f %11.2f%% %13.2f%%\n", marks[k], c_cpu[k],
+             pct(c_acc[k], te.n), pct(hc, te.n));
+    }
+    px_upow_net_release(&hcn);
   }
   px_upow_net_release(&parent);
   px_upow_net_release(&genesis);

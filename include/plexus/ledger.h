@@ -51,9 +51,12 @@ extern "C" {
 
 /* ---- limits -------------------------------------------------------------
  */
-#define PX_LEDGER_CHAIN_ID_MAX 48       /* incl. NUL; printable ASCII */
-#define PX_LEDGER_MONIKER_MAX 48        /* incl. NUL */
-#define PX_LEDGER_TX_MAX_SIZE 65536     /* hard cap; params.max_tx_size <= */
+#define PX_LEDGER_CHAIN_ID_MAX 48 /* incl. NUL; printable ASCII */
+#define PX_LEDGER_MONIKER_MAX 48  /* incl. NUL */
+/* Hard cap on any tx encoding.  params.max_tx_size (<= this) bounds every
+ * tx except the market's DISPUTE, which carries one layer's weights and may
+ * reach PX_MARKET_DISPUTE_TX_MAX (= this cap; px_ledger_tx_size_limit). */
+#define PX_LEDGER_TX_MAX_SIZE (2u * 1024 * 1024)
 #define PX_LEDGER_BLOCK_MAX_TXS 20000   /* hard cap; params.max_block_txs <= */
 #define PX_LEDGER_MAX_VALIDATORS 256    /* registered validators (hard cap) */
 #define PX_LEDGER_MAX_UNBONDING 16      /* pending unbonding entries/account */
@@ -72,7 +75,7 @@ extern "C" {
 
 /* ---- transactions -------------------------------------------------------
  * A tx type is (contract id << 8) | procedure.  Contract 1 is the token,
- * contract 2 staking; later issues add market, upow, storage. */
+ * contract 2 staking, 3 the market (plexus/market_chain.h), 4 uPoW. */
 #define PX_CONTRACT_CORE 0
 #define PX_CONTRACT_TOKEN 1
 #define PX_CONTRACT_STAKING 2
@@ -149,6 +152,10 @@ typedef struct {
 void px_ledger_params_default(px_ledger_params_t *p);
 /* 0 or PX_EINVAL if a field is out of range. */
 int px_ledger_params_check(const px_ledger_params_t *p);
+/* Largest encoding a tx of this type may have under p: p->max_tx_size,
+ * except PX_TX_DISPUTE (0x0306), which may reach PX_MARKET_DISPUTE_TX_MAX
+ * (its fee is still fee_base + fee_per_byte * size). */
+uint32_t px_ledger_tx_size_limit(const px_ledger_params_t *p, uint16_t type);
 
 typedef struct {
   uint8_t pk[PX_PK_LEN];
@@ -254,8 +261,9 @@ int px_ledger_account(const px_ledger_state_t *s, const uint8_t pk[PX_PK_LEN],
 int px_ledger_validators(const px_ledger_state_t *s, px_validator_t *out,
                          size_t max, size_t *n_out);
 /* Supply invariant: *actual = sum of balances + stakes + unbonding over all
- * accounts; *expected = genesis supply + emitted - burned.  They are equal
- * at every height (tests assert it). */
+ * accounts, plus the escrow open market jobs hold (plexus/market_chain.h)
+ * and the uPoW deposits; *expected = genesis supply + emitted - burned.  They
+ * are equal at every height (tests assert it). */
 int px_ledger_supply(const px_ledger_state_t *s, uint64_t *actual,
                      uint64_t *expected);
 /* Block reward for a height under params (halving schedule). */

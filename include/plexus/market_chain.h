@@ -42,7 +42,7 @@ extern "C" {
 
 /* Contract rules (constants of the protocol, docs/market.md). */
 #define PX_MARKET_MIN_AUDIT_BPS 500u   /* audit:p needs p >= 5% */
-#define PX_MARKET_SLASH_BPS 5000u      /* share of stake slashed per offence */
+#define PX_MARKET_SLASH_BPS 10000u     /* all of it, so S >= r/p deters */
 #define PX_MARKET_SLASH_BURN_BPS 5000u /* of the slashed amount */
 #define PX_MARKET_SLASH_WINNER_BPS 3000u
 #define PX_MARKET_SLASH_REQUESTER_BPS 2000u
@@ -58,12 +58,12 @@ extern "C" {
 /* ---- provider registration --------------------------------------------- */
 
 typedef struct {
-  uint32_t caps;    /* PX_CAP_* */
-  uint32_t cores;   /* worker threads offered */
-  uint32_t mem_mb;  /* memory offered */
-  uint8_t simd;     /* 0 scalar, 1 AVX2, 2 AVX-512 (informational) */
-  uint64_t price;   /* per work unit */
-  uint32_t slots;   /* concurrent leases, 1..64 */
+  uint32_t caps;           /* PX_CAP_* */
+  uint32_t cores;          /* worker threads offered */
+  uint32_t mem_mb;         /* memory offered */
+  uint8_t simd;            /* 0 scalar, 1 AVX2, 2 AVX-512 (informational) */
+  uint64_t price;          /* per work unit */
+  uint32_t slots;          /* concurrent leases, 1..64 */
   uint64_t max_shard_work; /* largest shard it accepts (work units) */
   uint64_t speed;          /* work units/s measured by the standard bench */
   uint8_t bench_hash[PX_HASH_LEN]; /* px_market_bench result hash */
@@ -99,8 +99,7 @@ typedef struct {
 /* Manifest of a net (the same layer list px_net_forward traces). */
 int px_market_manifest(const px_net_t *net, px_market_manifest_t *m);
 /* layer_ref of one dispute layer (from its kind, shapes, weights_ref). */
-void px_market_layer_ref(const px_dispute_layer_t *l,
-                         uint8_t out[PX_HASH_LEN]);
+void px_market_layer_ref(const px_dispute_layer_t *l, uint8_t out[PX_HASH_LEN]);
 
 /* JOB_OPEN payload: u32 spec_len, spec encoding, manifest (u32 n, refs). */
 int px_market_payload_job_open(px_buf_t *out, const px_job_spec_t *spec,
@@ -111,12 +110,28 @@ int px_market_payload_job_open_decode(const uint8_t *p, size_t n,
 
 /* JOB_COMMIT payload: u16 count (1..PX_MARKET_COMMIT_BATCH), then each
  * commitment's encoding (u32 len, bytes). */
-int px_market_payload_commit(px_buf_t *out, const px_commitment_t *c,
-                             size_t n);
+int px_market_payload_commit(px_buf_t *out, const px_commitment_t *c, size_t n);
 
 /* MARKET_EVIDENCE payload: px_evidence_encode bytes. */
 
-/* DISPUTE payload (docs/market.md "Dispute transaction"): the two signed
+/* Per-sample traces (what providers commit, what a dispute proves; h2's
+ * px_shard_run and the requester must compute exactly this):
+ *   s[i][j]     = px_merkle_leaf(f32 LE bytes of sample j's output of trace
+ *                 layer i)  (out_size floats; j = 0..n-1 within the shard)
+ *   layer_leaf i = px_merkle_root(s[i][0..n-1], n)   (= s[i][0] when n = 1)
+ *   trace_root  = px_merkle_root(layer_leaf[0..n_layers-1], n_layers)
+ *   output      = layer_leaf[n_layers-1]
+ * Paths are px_merkle_proof paths: layer_path[p] proves layer_leaf[p] at
+ * index `layer` of n_layers under party p's trace_root; sample_path[p]
+ * proves sample_leaf[p] at index `sample` of n_samples under layer_leaf[p];
+ * in_layer_path[p] proves in_layer_leaf at index layer-1 under party p's
+ * trace_root; in_sample_path proves in_sample_leaf (= px_merkle_leaf of
+ * l.input) at index `sample` under in_layer_leaf.  l.claim[p] =
+ * sample_leaf[p].  For layer 0 the input is sample j's bytes of the input
+ * blob (global sample shard*shard_size+j, in_c*in_h*in_w f32 each), cut
+ * from the 1..2 chunks that hold them, each with its px_blob_proof path.
+ *
+ * DISPUTE payload (docs/market.md "Dispute transaction"): the two signed
  * commitments, the disputed layer L and sample j, per party the proof of
  * its layer-L leaf against its trace root and of its sample-j leaf against
  * that layer leaf; the agreed input (layer L-1's leaf proven in both traces
@@ -178,9 +193,9 @@ int px_market_payload_settle(px_buf_t *out, const uint8_t job_id[PX_HASH_LEN],
 /* ---- records and queries ------------------------------------------------
  * px_ledger_query(s, PX_CONTRACT_MARKET, method, args, n, out). */
 #define PX_MARKET_Q_PROVIDER 1   /* args pk[32] -> provider record */
-#define PX_MARKET_Q_PROVIDERS 2  /* no args -> u32 n, n provider records */
+#define PX_MARKET_Q_PROVIDERS 2  /* no args -> u32 n, n x bytes record */
 #define PX_MARKET_Q_JOB 3        /* args job_id[32] -> job record */
-#define PX_MARKET_Q_COMMITMENT 4 /* job_id, u32 shard, pk -> commit record */
+#define PX_MARKET_Q_COMMITMENT 4 /* job_id, u32le shard, pk -> commit rec */
 #define PX_MARKET_Q_JOBS 5       /* args requester pk -> u32 n, job ids */
 
 typedef struct {

@@ -110,6 +110,17 @@ void px_net_hash(const px_net_t *net, uint8_t out[32]);
 int px_net_forward(px_net_t *net, px_compute_t *c, const float *x, int n,
                    float *logits, px_trace_t *trace);
 
+/* Output of layer i of the last px_net_forward: [n][out_size] floats owned
+ * by the net (*n gets the batch size), valid until the next forward; NULL
+ * if i is out of range or nothing has run.  The market reads it for
+ * per-sample traces (node/shard.c). */
+float *px_net_activation(px_net_t *net, int i, int *n);
+/* Re-run layers first.. (first >= 1) of the last forward from the kept
+ * output of layer first-1, e.g. after it was modified (the market's TEST
+ * ONLY fault injection); logits as px_net_forward, no trace.  PX_EINVAL. */
+int px_net_forward_from(px_net_t *net, px_compute_t *c, int first,
+                        float *logits);
+
 /* Pixels (u8, 0..255) to the net's input floats: x = p / 255. */
 void px_net_pixels_to_input(const uint8_t *px, size_t n, float *x);
 

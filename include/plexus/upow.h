@@ -183,6 +183,18 @@ int px_upow_candidate(const px_upow_task_t *t, const uint8_t miner_pk[32],
                       uint64_t nonce, px_upow_net_t *net_out,
                       px_upow_solution_t *sol);
 
+/* The same, pre-emptible: stop(ud) is polled before the climb's first
+ * window evaluation, before each mutation step and before each
+ * `window`-image chunk of the final scoring (so at most
+ * `window` forward passes apart, ~2 ms for the default parameters); when it
+ * returns nonzero the work is abandoned and
+ * PX_EBUSY returned (nothing in *sol or net_out).  The result, when not
+ * stopped, is bit-identical to px_upow_candidate's. */
+int px_upow_candidate_ex(const px_upow_task_t *t, const uint8_t miner_pk[32],
+                         uint64_t nonce, px_upow_net_t *net_out,
+                         px_upow_solution_t *sol, int (*stop)(void *ud),
+                         void *ud);
+
 /* Plain seeded hill-climbing (no network, no selection): `rounds` rounds,
  * each p->steps mutation steps on a fresh window of p->window images, in
  * place.  The baseline of the usefulness benchmark.  PX_EINVAL, PX_ENOMEM. */

@@ -35,6 +35,19 @@ int px_cli_chain(const char *cmd, const char *sub, px_cli_args_t *a);
  * dir gets a funded wallet.key (made if absent). */
 int px_cli_chain_genesis(const char *const *dirs, size_t ndirs, size_t nval,
                          const char *chain_id);
+/* Market commands (market_cmds.c): provide, providers, job
+ * submit|status|result|list. */
+int px_cli_is_market_cmd(const char *cmd);
+int px_cli_market_has_sub(const char *cmd);
+int px_cli_market(const char *cmd, const char *sub, px_cli_args_t *a);
+/* An input file for a model taking `in` floats per sample: IDX images
+ * (scaled as in training) or raw f32 LE; heap *x (px_free), *n samples.
+ * Prints the error; -1 on failure. */
+int px_cli_read_input(const char *path, size_t in, float **x, size_t *n);
+/* uPoW commands (upow_cmds.c): mine, upow status|model|eval. */
+int px_cli_is_upow_cmd(const char *cmd);
+int px_cli_upow_has_sub(const char *cmd);
+int px_cli_upow(const char *cmd, const char *sub, px_cli_args_t *a);
 /* Model commands (compute_cmds.c). */
 int px_cli_train(px_cli_args_t *a);
 int px_cli_eval(px_cli_args_t *a);

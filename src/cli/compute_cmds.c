@@ -5,7 +5,7 @@
  *                   --out model.safetensors [--batch B --lr X
  *                   --optimizer sgd|adamw --seed S --limit N --lr-decay D]
  *   plexus eval     --model model.safetensors --data fashion-mnist
- *                   [--limit N] [--json]
+ *                   [--limit N] [--predictions FILE] [--json]
  *   plexus infer    --model model.safetensors --input FILE [--trace] [--json]
  *   plexus generate --model stories.bin --tokenizer tokenizer.bin
  *                   --prompt TEXT [--steps N --temperature T --top-p P
@@ -307,21 +307,95 @@ done:
 /* ---- eval -----------------------------------------------------------------
  */
 
+/* Score a predictions file (a market job's result: raw f32 LE logits
+ * [n][classes], sample order = the test set's) against the test labels,
+ * with the same argmax and the same output hash (BLAKE2b-256 over the
+ * logits in sample order) as px_net_evaluate: for an honest job the figure
+ * equals the local `plexus eval` exactly. */
+static int eval_predictions(const char *model, const char *pred, int nc,
+                            const px_mnist_t *test, uint64_t limit, int json) {
+  uint8_t *buf;
+  size_t len;
+  int rc = px_file_read_all(pred, (size_t)1 << 34, &buf, &len);
+  if (rc) {
+    fprintf(stderr, "plexus: cannot read --predictions %s: %s\n", pred,
+            px_strerror(rc));
+    return 1;
+  }
+  size_t row = (size_t)nc * sizeof(float);
+  size_t n = test->n;
+  if (limit && limit < n) n = (size_t)limit;
+  if (!len || len % row || len / row != n) {
+    fprintf(stderr,
+            "plexus: --predictions %s holds %zu bytes; expected %zu samples "
+            "x %d classes of raw f32 logits (%zu bytes, e.g. from `plexus "
+            "job result ID --out FILE`)%s\n",
+            pred, len, n, nc, n * row,
+            limit ? "" : " (--limit N scores the first N samples)");
+    px_free(buf);
+    return 1;
+  }
+  float *lg = px_malloc(len);
+  if (!lg) {
+    px_free(buf);
+    fprintf(stderr, "plexus: out of memory\n");
+    return 1;
+  }
+  memcpy(lg, buf, len); /* aligned copy */
+  px_free(buf);
+  size_t correct = 0, bad = 0;
+  for (size_t i = 0; i < n; i++) {
+    const float *r = lg + i * (size_t)nc;
+    for (int k = 0; k < nc; k++)
+      bad += !isfinite(r[k]);
+    correct += px_argmax_f32(r, nc) == test->labels.data[i];
+  }
+  uint8_t h[32];
+  char hex[65];
+  px_hash(h, lg, len);
+  px_hex_encode(h, 32, hex);
+  px_free(lg);
+  if (bad)
+    fprintf(stderr, "plexus: warning: %zu logits in %s are not finite\n", bad,
+            pred);
+  double acc = (double)correct / (double)n;
+  if (json)
+    printf("{\"model\":\"%s\",\"predictions\":\"%s\",\"samples\":%zu,"
+           "\"correct\":%zu,\"accuracy\":%.6f,\"output_hash\":\"%s\"}\n",
+           model, pred, n, correct, acc, hex);
+  else
+    printf("%s: test accuracy %.2f%% (%zu/%zu)\noutput_hash %s\n", pred,
+           acc * 100.0, correct, n, hex);
+  return 0;
+}
+
 int px_cli_eval(px_cli_args_t *a) {
-  static const char *const ok[] = {"model", "data", "json", "limit", NULL};
+  static const char *const ok[] = {"model", "data",        "json",
+                                   "limit", "predictions", NULL};
   if (px_cli_check_opts(a, ok, 0)) return 2;
   const char *model = opt_str(a, "model", 1);
   const char *data = opt_str(a, "data", 1);
+  const char *pred = opt_str(a, "predictions", 0);
   int json = opt_flag(a, "json");
   uint64_t limit = 0;
   if (!model || !data || json < 0 || opt_u64(a, "limit", 1, UINT32_MAX, &limit))
     return 2;
+  if (px_config_get(&a->opts, "predictions") && !pred) return 2;
   px_net_t *net;
   if (load_net(model, &net)) return 1;
   px_mnist_t test;
   if (load_mnist(data, "t10k", &test)) {
     px_net_free(net);
     return 1;
+  }
+  if (pred) {
+    int ret = check_shape(net, &test, model)
+                  ? 1
+                  : eval_predictions(model, pred, px_net_config(net)->n_classes,
+                                     &test, limit, json);
+    px_net_free(net);
+    px_mnist_release(&test);
+    return ret;
   }
   px_compute_t *c = NULL;
   int ret = 1;
@@ -364,7 +438,7 @@ done:
  * 1f 8b) of [n][h][w] or [h][w] u8 pixels (scaled by 1/255 as in
  * training), otherwise raw little-endian f32 already scaled, a whole number
  * of samples. */
-static int read_input(const char *path, size_t in, float **x, size_t *n) {
+int px_cli_read_input(const char *path, size_t in, float **x, size_t *n) {
   uint8_t *buf;
   size_t len;
   int rc = px_file_read_all(path, (size_t)1 << 30, &buf, &len);
@@ -445,7 +519,7 @@ int px_cli_infer(px_cli_args_t *a) {
   int ret = 1;
   size_t in = px_net_input_size(net);
   int nc = px_net_config(net)->n_classes;
-  if (read_input(input, in, &x, &n) || make_compute(&c)) goto done;
+  if (px_cli_read_input(input, in, &x, &n) || make_compute(&c)) goto done;
   if (n > 65536) {
     fprintf(stderr, "plexus: --input %s: %zu samples, at most 65536\n", input,
             n);

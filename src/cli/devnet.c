@@ -16,6 +16,20 @@
  * means V nodes; --nodes N (N >= V) adds N-V followers.  Without
  * --validators the devnet is p2p only, as before.
  *
+ * With --providers P (needs --validators) the devnet also runs a compute
+ * market (docs/market.md): P provider nodes, by default the last P of
+ * V + P nodes (--nodes N < V + P makes some processes both validator and
+ * provider).  Each provider's node key -- its chain account -- gets a
+ * genesis balance, and once the network is up each provider is staked and
+ * registered through the node's `provide` control command (the same as
+ * `plexus provide`) with --provider-stake (default 100e9), --provider-price
+ * (1 per work unit), --provider-slots (2) and --provider-max-work (4e9
+ * work units per shard: a 1,000-image shard of the Fashion-MNIST CNN);
+ * `up` waits until the registry on chain lists every provider as active.
+ * --fault KIND [--faulty N] is TEST ONLY: the last N providers (default 1)
+ * run with market.fault = KIND (wrong, perturb, lazy, slow, vanish,
+ * equivocate; docs/market.md), i.e. they cheat or fail on purpose.
+ *
  * All nodes share one IP address, so the devnet turns p2p.ban_ip off: a ban
  * of 127.0.0.1 would ban every honest node with the culprit.  Bans by node
  * id still apply.
@@ -33,12 +47,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "plexus/crypto.h"
+#include "plexus/ledger.h"
 #include "plexus/node.h"
 #include "cli/cli.h"
 #include "base/px_internal.h"
 
 #define DEVNET_MAX_NODES 64
 #define DEVNET_META "devnet.conf"
+#define DEVNET_PROVIDER_BALANCE 1000000000000ull /* as the wallets */
+#define DEVNET_PROVIDER_STAKE 100000000000ull
+#define DEVNET_PROVIDER_MAX_WORK 4000000000ull
 
 void px_cli_json_field(const char *json, const char *key, char *out,
                        size_t cap) {
@@ -87,6 +106,26 @@ void px_cli_print_status(FILE *f, const char *json) {
 static int node_dir(char *out, size_t cap, const char *home, int i) {
   int k = snprintf(out, cap, "%s/node%d", home, i);
   return (k < 0 || (size_t)k >= cap) ? PX_ETOOBIG : 0;
+}
+
+typedef struct {
+  int validators, providers; /* providers: the last `providers` nodes */
+} devnet_roles_t;
+
+static int read_meta_roles(const char *home, devnet_roles_t *r) {
+  char path[600];
+  snprintf(path, sizeof path, "%s/%s", home, DEVNET_META);
+  px_config_t c;
+  px_config_init(&c);
+  memset(r, 0, sizeof *r);
+  int rc = px_config_load_file(&c, path, NULL);
+  if (rc) return rc;
+  uint64_t v = 0, p = 0;
+  px_config_get_u64(&c, "devnet.validators", 0, &v);
+  px_config_get_u64(&c, "devnet.providers", 0, &p);
+  r->validators = (int)PX_MIN(v, DEVNET_MAX_NODES);
+  r->providers = (int)PX_MIN(p, DEVNET_MAX_NODES);
+  return 0;
 }
 
 static int read_meta(const char *home, int *nodes) {
@@ -208,6 +247,137 @@ static int devnet_status_one(const char *dir, int *peers, char *id,
   return 0;
 }
 
+/* Give each provider's node key (its chain account) a genesis balance: the
+ * validators' keys have one already; the genesis is rewritten in every
+ * home. */
+static int fund_providers(const char *const *dirs, int nodes, int validators,
+                          int providers) {
+  char gpath[700];
+  snprintf(gpath, sizeof gpath, "%s/genesis.json", dirs[0]);
+  px_genesis_t g;
+  px_genesis_init(&g);
+  int rc = px_genesis_read_file(gpath, &g);
+  for (int i = nodes - providers; !rc && i < nodes; i++) {
+    if (i < validators) continue;
+    char kp[700];
+    snprintf(kp, sizeof kp, "%s/%s", dirs[i], PX_NODE_KEY_FILE);
+    px_keypair_t k;
+    if ((rc = px_keyfile_read(kp, &k))) break;
+    rc = px_genesis_add_account(&g, k.pk, DEVNET_PROVIDER_BALANCE, 0);
+    px_key_wipe(&k);
+  }
+  if (!rc) rc = px_genesis_check(&g);
+  for (int i = 0; !rc && i < nodes; i++) {
+    snprintf(gpath, sizeof gpath, "%s/genesis.json", dirs[i]);
+    rc = px_genesis_write_file(&g, gpath);
+  }
+  px_genesis_release(&g);
+  return rc;
+}
+
+/* 1 when `id` is an active provider in a `providers` reply. */
+static int provider_active(const char *reply, const char *id) {
+  const char *p = strstr(reply, id);
+  if (!p) return 0;
+  const char *end = strchr(p, '}');
+  const char *act = strstr(p, "\"active\":true");
+  return act && (!end || act < end);
+}
+
+/* Stake and register every provider node (skipping those already on the
+ * registry), then wait until node0's chain lists all of them as active. */
+static int register_providers(px_cli_args_t *a, const char *home, int nodes,
+                              int providers, uint64_t timeout_s) {
+  uint64_t stake = DEVNET_PROVIDER_STAKE, price = 1, slots = 2,
+           max_work = DEVNET_PROVIDER_MAX_WORK;
+  const char *v;
+  if (((v = px_config_get(&a->opts, "provider-stake")) &&
+       (px_parse_u64(v, &stake) || !stake)) ||
+      ((v = px_config_get(&a->opts, "provider-price")) &&
+       (px_parse_u64(v, &price) || !price)) ||
+      ((v = px_config_get(&a->opts, "provider-slots")) &&
+       (px_parse_u64(v, &slots) || !slots || slots > 64)) ||
+      ((v = px_config_get(&a->opts, "provider-max-work")) &&
+       (px_parse_u64(v, &max_work) || !max_work))) {
+    fprintf(stderr, "plexus: --provider-stake, --provider-price, "
+                    "--provider-max-work must be numbers above 0 and "
+                    "--provider-slots 1 to 64\n");
+    return 2;
+  }
+  char dir0[600], ids[DEVNET_MAX_NODES][80];
+  node_dir(dir0, sizeof dir0, home, 0);
+  char *reg = NULL;
+  if (px_node_control(dir0, "providers", &reg, 30000)) reg = NULL;
+  int submitted = 0;
+  for (int i = nodes - providers; i < nodes; i++) {
+    char dir[600];
+    int peers;
+    node_dir(dir, sizeof dir, home, i);
+    ids[i][0] = 0;
+    if (devnet_status_one(dir, &peers, ids[i], sizeof ids[i])) {
+      fprintf(stderr,
+              "plexus: provider node%d does not answer; see %s/node.log"
+              "\n",
+              i, dir);
+      px_free(reg);
+      return 1;
+    }
+    if (reg && provider_active(reg, ids[i])) continue;
+    char cmd[256], *reply = NULL;
+    snprintf(cmd, sizeof cmd,
+             "provide {\"stake\":%llu,\"price\":%llu,\"slots\":%llu,"
+             "\"max_shard_work\":%llu}",
+             (unsigned long long)stake, (unsigned long long)price,
+             (unsigned long long)slots, (unsigned long long)max_work);
+    int rc = px_node_control(dir, cmd, &reply, 120000);
+    if (rc || !strstr(reply, "\"ok\":true")) {
+      char msg[300] = "";
+      if (!rc) px_cli_json_field(reply, "message", msg, sizeof msg);
+      fprintf(stderr,
+              "plexus: node%d could not register as a provider: %s; "
+              "see %s/node.log\n",
+              i, rc ? px_strerror(rc) : msg, dir);
+      px_free(reply);
+      px_free(reg);
+      return 1;
+    }
+    char speed[32];
+    px_cli_json_field(reply, "speed", speed, sizeof speed);
+    printf("devnet: node%d (%.16s) registers as a provider: stake %llu, price "
+           "%llu, %llu slots, benchmark %s work units/s\n",
+           i, ids[i], (unsigned long long)stake, (unsigned long long)price,
+           (unsigned long long)slots, speed);
+    fflush(stdout);
+    px_free(reply);
+    submitted++;
+  }
+  px_free(reg);
+  uint64_t t0 = px_time_mono_ms();
+  for (;;) {
+    char *r = NULL;
+    int active = 0;
+    if (px_node_control(dir0, "providers", &r, 30000) == 0) {
+      for (int i = nodes - providers; i < nodes; i++)
+        active += provider_active(r, ids[i]);
+      px_free(r);
+    }
+    if (active == providers) {
+      printf("devnet: %d provider%s registered and active on chain%s\n",
+             providers, providers == 1 ? "" : "s",
+             submitted ? "" : " (already)");
+      return 0;
+    }
+    if (px_time_mono_ms() - t0 > timeout_s * 1000) {
+      fprintf(stderr,
+              "plexus: only %d of %d providers are active on chain after %llu "
+              "s; see %s/node*/node.log\n",
+              active, providers, (unsigned long long)timeout_s, home);
+      return 1;
+    }
+    usleep(200 * 1000);
+  }
+}
+
 static int devnet_up(px_cli_args_t *a, const char *home) {
   uint64_t nodes = 4, base = 0, timeout_s = 60, validators = 0;
   const char *v;
@@ -234,8 +404,45 @@ static int devnet_up(px_cli_args_t *a, const char *home) {
     fprintf(stderr, "plexus: --timeout must be a number of seconds\n");
     return 2;
   }
+  uint64_t providers = 0, faulty = 1;
+  if ((v = px_config_get(&a->opts, "providers")) &&
+      (px_parse_u64(v, &providers) || providers > DEVNET_MAX_NODES)) {
+    fprintf(stderr, "plexus: --providers must be 0 to %d\n", DEVNET_MAX_NODES);
+    return 2;
+  }
+  if (providers && !validators) {
+    fprintf(stderr, "plexus: --providers needs a chain: add --validators V "
+                    "(e.g. --validators 4 --providers 4)\n");
+    return 2;
+  }
+  if (providers && !px_config_get(&a->opts, "nodes")) {
+    nodes = validators + providers;
+    if (nodes > DEVNET_MAX_NODES) {
+      fprintf(stderr,
+              "plexus: --validators + --providers must be at most %d "
+              "(or give --nodes N to share processes)\n",
+              DEVNET_MAX_NODES);
+      return 2;
+    }
+  }
+  const char *fault = px_config_get(&a->opts, "fault");
+  if (fault && (!*fault || !strcmp(fault, "true") || !providers)) {
+    fprintf(stderr, "plexus: --fault KIND (TEST ONLY: wrong, perturb, lazy, "
+                    "slow, vanish, equivocate) needs --providers P\n");
+    return 2;
+  }
+  if ((v = px_config_get(&a->opts, "faulty")) &&
+      (px_parse_u64(v, &faulty) || faulty < 1 || faulty > providers)) {
+    fprintf(stderr, "plexus: --faulty must be 1 to --providers (%llu)\n",
+            (unsigned long long)providers);
+    return 2;
+  }
   if (validators > nodes) {
     fprintf(stderr, "plexus: --validators cannot exceed --nodes\n");
+    return 2;
+  }
+  if (providers > nodes) {
+    fprintf(stderr, "plexus: --providers cannot exceed --nodes\n");
     return 2;
   }
   int existing = 0;
@@ -280,6 +487,8 @@ static int devnet_up(px_cli_args_t *a, const char *home) {
       px_config_set(&c, "p2p.listen", listen, 0);
       px_config_set(&c, "p2p.bootstrap", boot, 0);
       px_config_set(&c, "p2p.ban_ip", "false", 0);
+      if (fault && (uint64_t)i >= nodes - faulty)
+        px_config_set(&c, "market.fault", fault, 0); /* TEST ONLY */
       /* Flags given to `devnet up` apply to every node's config. */
       for (size_t e = 0; e < a->opts.n; e++)
         if (strchr(a->opts.entries[e].key, '.'))
@@ -303,6 +512,8 @@ static int devnet_up(px_cli_args_t *a, const char *home) {
       rc = dirs && dp
                ? px_cli_chain_genesis(dp, nodes, validators, "plexus-devnet")
                : PX_ENOMEM;
+      if (!rc && providers)
+        rc = fund_providers(dp, (int)nodes, (int)validators, (int)providers);
       px_free(dirs);
       px_free(dp);
       if (rc) {
@@ -314,10 +525,13 @@ static int devnet_up(px_cli_args_t *a, const char *home) {
              "home (wallets: %s/nodeI/wallet.key)\n",
              (unsigned long long)validators, validators == 1 ? "" : "s", home);
     }
-    char meta[600], text[64];
+    char meta[600], text[160];
     snprintf(meta, sizeof meta, "%s/%s", home, DEVNET_META);
-    int k = snprintf(text, sizeof text, "devnet.nodes = %llu\n",
-                     (unsigned long long)nodes);
+    int k = snprintf(text, sizeof text,
+                     "devnet.nodes = %llu\ndevnet.validators = %llu\n"
+                     "devnet.providers = %llu\n",
+                     (unsigned long long)nodes, (unsigned long long)validators,
+                     (unsigned long long)providers);
     px_file_write_atomic(meta, text, (size_t)k, 0644);
   }
   char exe[4096];
@@ -331,6 +545,12 @@ static int devnet_up(px_cli_args_t *a, const char *home) {
   for (int i = 0; i < (int)nodes; i++) {
     char dir[600];
     node_dir(dir, sizeof dir, home, i);
+    /* A node killed a moment ago can still hold its lock: the process
+     * shows as a zombie while its last threads exit.  Give such a one a
+     * few seconds instead of taking it for a running node. */
+    for (int w = 0; w < 100 && node_running(dir) && !pid_alive(read_pid(dir));
+         w++)
+      usleep(50 * 1000);
     if (node_running(dir)) continue;
     if ((rc = spawn_node(exe, dir))) {
       fprintf(stderr, "plexus: cannot start node %d: %s\n", i, px_strerror(rc));
@@ -359,7 +579,11 @@ static int devnet_up(px_cli_args_t *a, const char *home) {
              "(%.1f s)\n",
              (unsigned long long)nodes, (unsigned long long)(nodes - 1),
              el_ms / 1000.0);
-      return 0;
+      fflush(stdout);
+      devnet_roles_t roles;
+      if (read_meta_roles(home, &roles) || !roles.providers) return 0;
+      return register_providers(a, home, (int)nodes, roles.providers,
+                                timeout_s);
     }
     if (el_ms - last_print >= 1000) {
       printf("devnet: %d/%llu running, %d/%llu with a full peer view\n",
@@ -390,6 +614,19 @@ static int devnet_status(px_cli_args_t *a, const char *home) {
   }
   int json = 0;
   px_config_get_bool(&a->opts, "json", 0, &json);
+  devnet_roles_t roles;
+  read_meta_roles(home, &roles);
+  /* The provider registry as some running node's chain sees it. */
+  char *reg = NULL;
+  for (int i = 0; roles.providers && !reg && i < nodes; i++) {
+    char dir[600];
+    node_dir(dir, sizeof dir, home, i);
+    if (px_node_control(dir, "providers", &reg, 2000)) reg = NULL;
+    if (reg && !strstr(reg, "\"ok\":true")) {
+      px_free(reg);
+      reg = NULL;
+    }
+  }
   int up = 0;
   if (json) printf("{\"nodes\":[");
   for (int i = 0; i < nodes; i++) {
@@ -414,15 +651,38 @@ static int devnet_status(px_cli_args_t *a, const char *home) {
       }
       printf("node%-3d up   %.16s  %-21s peers %s", i, id, listen, count);
       if (ch) printf("  height %s app %.16s", height, app);
+      if (i < roles.validators) printf("  validator");
+      if (i >= nodes - roles.providers) {
+        const char *p = reg ? strstr(reg, id) : NULL;
+        if (p && provider_active(reg, id)) {
+          char price[24], stake[24], done[24], earned[24];
+          px_cli_json_field(p, "price", price, sizeof price);
+          px_cli_json_field(p, "stake", stake, sizeof stake);
+          px_cli_json_field(p, "shards_completed", done, sizeof done);
+          px_cli_json_field(p, "earned", earned, sizeof earned);
+          printf("  provider (price %s, stake %s, shards %s, earned %s)", price,
+                 stake, done, earned);
+        } else {
+          printf("  provider (not registered)");
+        }
+      }
       printf("\n");
     }
     if (!rc) up++;
     px_free(reply);
   }
-  if (json)
-    printf("],\"up\":%d,\"total\":%d}\n", up, nodes);
-  else
-    printf("%d/%d nodes up\n", up, nodes);
+  if (json) {
+    printf("],\"up\":%d,\"total\":%d,\"validators\":%d,\"providers\":%d", up,
+           nodes, roles.validators, roles.providers);
+    if (reg) printf(",\"registry\":%s", reg);
+    printf("}\n");
+  } else {
+    printf("%d/%d nodes up", up, nodes);
+    if (roles.validators) printf(", %d validators", roles.validators);
+    if (roles.providers) printf(", %d providers", roles.providers);
+    printf("\n");
+  }
+  px_free(reg);
   return 0;
 }
 
@@ -468,8 +728,20 @@ static int devnet_down(const char *home) {
 
 int px_cli_devnet(const char *sub, px_cli_args_t *a, const char *argv0) {
   (void)argv0;
-  static const char *const ok[] = {"home",    "nodes",      "base-port", "json",
-                                   "timeout", "validators", NULL};
+  static const char *const ok[] = {"home",
+                                   "nodes",
+                                   "base-port",
+                                   "json",
+                                   "timeout",
+                                   "validators",
+                                   "providers",
+                                   "provider-stake",
+                                   "provider-price",
+                                   "provider-slots",
+                                   "provider-max-work",
+                                   "fault",
+                                   "faulty",
+                                   NULL};
   if (px_cli_check_opts(a, ok, 1)) return 2;
   const char *home = px_cli_home(a);
   if (!home) return 2;

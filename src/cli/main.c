@@ -11,6 +11,8 @@
  *   plexus devnet  up --nodes N --home DIR [--base-port P] | status | down
  *   plexus devnet  up --validators N --home DIR   (a chain: chain_cmds.c)
  *   plexus wallet|stake|unstake|tx|query|verify-proof|chain ... (chain_cmds.c)
+ *   plexus provide|providers|job ... (market_cmds.c)
+ *   plexus mine|upow ... (upow_cmds.c)
  *
  * Every configuration option (docs/config.md) can be given as a flag,
  * `--p2p.listen 127.0.0.1:7000` or `--p2p.listen=127.0.0.1:7000`; flags
@@ -44,7 +46,10 @@ static int usage(FILE *f) {
       "  devnet  up --nodes N --home DIR [--base-port P]\n"
       "  devnet  status --home DIR [--json]\n"
       "  devnet  down --home DIR\n"
-      "  devnet  up --validators N --home DIR    a local chain of N validators\n"
+      "  devnet  up --validators N --home DIR    a local chain of N "
+      "validators\n"
+      "          [--providers P]                 + P staked, registered "
+      "providers\n"
       "  wallet  new|show|balance --home DIR     the wallet (DIR/wallet.key)\n"
       "  wallet  send --home DIR --to ID --amount N [--fee F] [--no-wait]\n"
       "  stake|unstake --home DIR --amount N     bond / unbond stake\n"
@@ -52,9 +57,25 @@ static int usage(FILE *f) {
       "  query account ID --home DIR [--prove] [--out FILE]\n"
       "  verify-proof FILE [--genesis F | --validators F | --home DIR]\n"
       "  chain status --home DIR                 height, app hash, mempool\n"
+      "  provide --home DIR --stake N --price P [--slots S]  offer compute\n"
+      "  providers --home DIR [--json]           the on-chain provider "
+      "registry\n"
+      "  job submit infer --home DIR --model M --input I --max-price P\n"
+      "          --policy audit:0.05|replicate:2 [--deadline T] [--shard-size "
+      "S]\n"
+      "          [--wait] [--json]\n"
+      "  job status|result|list [ID] --home DIR [--wait] [--out FILE] "
+      "[--json]\n"
+      "  mine    --home DIR [--off]              mine uPoW on a running node\n"
+      "  upow    status --home DIR [--json]      epoch, difficulty, rewards\n"
+      "  upow    model --home DIR --epoch N --out FILE  export a published "
+      "network\n"
+      "  upow    eval --model FILE [--limit N]   its Fashion-MNIST test "
+      "accuracy\n"
       "  train   --model mlp|cnn --data fashion-mnist --epochs N --out FILE\n"
       "          [--batch B --lr X --optimizer sgd|adamw --seed S --limit N]\n"
       "  eval    --model FILE --data fashion-mnist [--limit N] [--json]\n"
+      "          [--predictions FILE]  score a job's result file\n"
       "  infer   --model FILE --input FILE [--trace] [--json]\n"
       "  generate --model stories.bin --tokenizer tokenizer.bin --prompt TEXT\n"
       "          [--steps N --temperature T --top-p P --seed S]\n"
@@ -89,7 +110,7 @@ int px_cli_parse(int argc, char **argv, px_cli_args_t *a) {
       /* Boolean switches take no value. */
       if (!strcmp(key, "json") || !strcmp(key, "help") ||
           !strcmp(key, "force") || !strcmp(key, "prove") ||
-          !strcmp(key, "no-wait") || i + 1 >= argc ||
+          !strcmp(key, "no-wait") || !strcmp(key, "wait") || i + 1 >= argc ||
           strncmp(argv[i + 1], "--", 2) == 0)
         val = "true";
       else
@@ -358,7 +379,8 @@ int main(int argc, char **argv) {
   }
   px_cli_args_t *a = px_calloc(1, sizeof *a);
   if (!a) return 1;
-  int sub = !strcmp(cmd, "devnet") || px_cli_chain_has_sub(cmd);
+  int sub = !strcmp(cmd, "devnet") || px_cli_chain_has_sub(cmd) ||
+            px_cli_market_has_sub(cmd) || px_cli_upow_has_sub(cmd);
   if (px_cli_parse(argc - 2 - sub, argv + 2 + sub, a)) {
     px_free(a);
     return 2;
@@ -390,6 +412,10 @@ int main(int argc, char **argv) {
     rc = px_cli_infer(a);
   else if (!strcmp(cmd, "generate"))
     rc = px_cli_generate(a);
+  else if (px_cli_is_upow_cmd(cmd))
+    rc = px_cli_upow(cmd, sub && argc > 2 ? argv[2] : "", a);
+  else if (px_cli_is_market_cmd(cmd))
+    rc = px_cli_market(cmd, sub && argc > 2 ? argv[2] : "", a);
   else if (px_cli_is_chain_cmd(cmd))
     rc = px_cli_chain(cmd, sub && argc > 2 ? argv[2] : "", a);
   else if (sub)

@@ -252,15 +252,12 @@ void px_net_im2col(float *cols, const float *in, const px_layer_t *l, int n) {
       }
 }
 
-int px_net_forward(px_net_t *net, px_compute_t *c, const float *x, int n,
-                   float *logits, px_trace_t *trace) {
-  if (n <= 0 || !x) return PX_EINVAL;
-  int rc = px_net_reserve(net, n);
-  if (rc) return rc;
-  net->input = x;
-  net->last_n = n;
-  const float *in = x;
-  for (int i = 0; i < net->n_layers; i++) {
+/* Layers first.. of a forward pass over n samples, `in` being the input
+ * of layer `first` (the activations are already reserved for n). */
+static int forward_layers(px_net_t *net, px_compute_t *c, const float *in,
+                          int n, int first, float *logits, px_trace_t *trace) {
+  int rc;
+  for (int i = first; i < net->n_layers; i++) {
     const px_layer_t *l = &net->layer[i];
     float *out = net->act[i];
     switch (l->kind) {
@@ -305,6 +302,29 @@ int px_net_forward(px_net_t *net, px_compute_t *c, const float *x, int n,
   if (logits)
     memcpy(logits, in, (size_t)n * net->cfg.n_classes * sizeof(float));
   return 0;
+}
+
+int px_net_forward(px_net_t *net, px_compute_t *c, const float *x, int n,
+                   float *logits, px_trace_t *trace) {
+  if (n <= 0 || !x) return PX_EINVAL;
+  int rc = px_net_reserve(net, n);
+  if (rc) return rc;
+  net->input = x;
+  net->last_n = n;
+  return forward_layers(net, c, x, n, 0, logits, trace);
+}
+
+float *px_net_activation(px_net_t *net, int i, int *n) {
+  if (n) *n = net->last_n;
+  if (i < 0 || i >= net->n_layers || net->last_n <= 0) return NULL;
+  return net->act[i];
+}
+
+int px_net_forward_from(px_net_t *net, px_compute_t *c, int first,
+                        float *logits) {
+  if (first < 1 || first >= net->n_layers || net->last_n <= 0) return PX_EINVAL;
+  return forward_layers(net, c, net->act[first - 1], net->last_n, first, logits,
+                        NULL);
 }
 
 void px_net_pixels_to_input(const uint8_t *px, size_t n, float *x) {

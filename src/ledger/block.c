@@ -300,7 +300,8 @@ static int min_fee(const px_ledger_params_t *p, size_t size, uint64_t *out) {
 static int admit(const px_ledger_state_t *s, const px_tx_t *tx,
                  uint64_t nonce_offset, px_ledger_sig_known_fn sig_known,
                  void *ud) {
-  if (tx->raw_len > s->params.max_tx_size) return PX_ETOOBIG;
+  if (tx->raw_len > px_ledger_tx_size_limit(&s->params, tx->type))
+    return PX_ETOOBIG;
   if (strcmp(tx->chain_id, s->chain_id) != 0) return PX_LEDGER_E_CHAIN;
   if (!(sig_known && sig_known(ud, tx) == 1) && px_tx_verify(tx) != 0)
     return PX_EBADSIG;
@@ -322,11 +323,14 @@ int px_ledger_check_tx(const px_ledger_state_t *s, const uint8_t *p, size_t len,
                        uint64_t nonce_offset, px_tx_t *tx_out) {
   if (!s) return PX_EINVAL;
   px_tx_t tmp, *tx = tx_out ? tx_out : &tmp;
-  if (len > s->params.max_tx_size) {
+  int rc = len > PX_LEDGER_TX_MAX_SIZE ? PX_ETOOBIG : px_tx_decode(p, len, tx);
+  /* Over params.max_tx_size only a well-formed tx of a type with a larger
+   * limit (a market DISPUTE) may pass; anything else is over-size. */
+  if (len > s->params.max_tx_size &&
+      (rc || len > px_ledger_tx_size_limit(&s->params, tx->type))) {
     memset(tx, 0, sizeof *tx);
     return PX_ETOOBIG;
   }
-  int rc = px_tx_decode(p, len, tx);
   if (!rc) rc = admit(s, tx, nonce_offset, NULL, NULL);
   return rc;
 }

@@ -148,6 +148,8 @@ typedef struct {
 
 extern const px_contract_t px_contract_token;
 extern const px_contract_t px_contract_staking;
+extern const px_contract_t px_contract_upow;   /* upow.c */
+extern const px_contract_t px_contract_market; /* market.c */
 /* NULL if no contract has this id. */
 const px_contract_t *ledger_contract(uint8_t id);
 size_t ledger_n_contracts(void);
@@ -188,6 +190,11 @@ int staking_record_put(px_ledger_state_t *s, const uint8_t pk[PX_PK_LEN],
                        const stake_record_t *r);
 int staking_register(px_ledger_state_t *s, const uint8_t pk[PX_PK_LEN],
                      const char *moniker, int active, uint64_t height);
+
+/* Market (market.c): the escrow a state entry holds (escrow - paid of an
+ * open job record 03 'J' id; 0 for any other key), for px_ledger_supply. */
+int market_job_escrow_held(const uint8_t *key, size_t klen, const uint8_t *val,
+                           size_t vlen, uint64_t *held);
 
 /* Jail pk for good: active = 0 in its validator record (if registered). */
 int staking_jail(px_ledger_state_t *s, const uint8_t pk[PX_PK_LEN]);

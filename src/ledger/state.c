@@ -33,6 +33,8 @@
 #include "plexus/codec.h"
 #include "plexus/crypto.h"
 #include "plexus/ledger.h"
+#include "plexus/market_chain.h"
+#include "plexus/upow_chain.h"
 
 #include "ledger/ledger_internal.h"
 
@@ -422,7 +424,19 @@ static int supply_visit(void *ud, const uint8_t *key, size_t klen,
   supply_acc_t *acc = ud;
   (void)val;
   (void)vlen;
+  /* uPoW deposits held by the open epoch's valid solutions (04 'D'). */
+  if (klen == 2 && key[0] == PX_CONTRACT_UPOW && key[1] == 'D') {
+    if (vlen != 8) return acc->err = PX_EIO;
+    return acc->err = u64_add(acc->sum, px_get_u64le(val), &acc->sum);
+  }
   if (klen != 2 + PX_PK_LEN) return 0;
+  if (key[0] == PX_CONTRACT_MARKET) { /* open escrow held by job records */
+    uint64_t held;
+    int erc = market_job_escrow_held(key, klen, val, vlen, &held);
+    if (!erc) erc = u64_add(acc->sum, held, &acc->sum);
+    if (erc) acc->err = erc;
+    return erc;
+  }
   uint8_t pk[PX_PK_LEN];
   memcpy(pk, key + 2, PX_PK_LEN);
   int rc = 0;

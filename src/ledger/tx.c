@@ -19,15 +19,19 @@
  * valid for any other signed structure.
  *
  * Decoding is bounded: the whole input is capped at PX_LEDGER_TX_MAX_SIZE
- * before anything is read, and the payload is validated by its contract's
- * stateless check, so a decoded tx is always executable (it may still fail
- * on state).
+ * (the hard cap) before anything is read, and the payload is validated by
+ * its contract's stateless check, so a decoded tx is always executable (it
+ * may still fail on state).  Admission then applies the per-type limit,
+ * px_ledger_tx_size_limit: params.max_tx_size for every tx but a market
+ * DISPUTE, which may reach PX_MARKET_DISPUTE_TX_MAX.
  */
 #include <string.h>
 
 #include "plexus/codec.h"
 #include "plexus/crypto.h"
 #include "plexus/ledger.h"
+#include "plexus/market_chain.h"
+#include "plexus/upow_chain.h"
 
 #include "ledger/ledger_internal.h"
 
@@ -192,6 +196,11 @@ int payload_validator(const px_tx_t *tx, char moniker[PX_LEDGER_MONIKER_MAX],
   return px_reader_finish(&r);
 }
 
+uint32_t px_ledger_tx_size_limit(const px_ledger_params_t *p, uint16_t type) {
+  if (type == PX_TX_DISPUTE) return PX_MARKET_DISPUTE_TX_MAX;
+  return p ? p->max_tx_size : 0;
+}
+
 const char *px_tx_type_name(uint16_t type) {
   switch (type) {
   case PX_TX_TRANSFER:
@@ -204,6 +213,22 @@ const char *px_tx_type_name(uint16_t type) {
     return "validator_register";
   case PX_TX_VALIDATOR_UPDATE:
     return "validator_update";
+  case PX_TX_UPOW_SUBMIT:
+    return "upow_submit";
+  case PX_TX_PROVIDER_REGISTER:
+    return "provider_register";
+  case PX_TX_PROVIDER_EXIT:
+    return "provider_exit";
+  case PX_TX_JOB_OPEN:
+    return "job_open";
+  case PX_TX_JOB_COMMIT:
+    return "job_commit";
+  case PX_TX_MARKET_EVIDENCE:
+    return "market_evidence";
+  case PX_TX_DISPUTE:
+    return "dispute";
+  case PX_TX_JOB_SETTLE:
+    return "job_settle";
   default:
     return "unknown";
   }

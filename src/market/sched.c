@@ -160,7 +160,8 @@ static int holds(const shard_t *sh, uint32_t k, int p) {
   return sh->aud.st != SL_FREE && sh->aud.prov == p;
 }
 
-static int eligible(const px_sched_t *s, uint32_t i, int p, uint64_t work) {
+static int eligible(const px_sched_t *s, uint32_t i, int p, uint64_t work,
+                    int allow_avoided) {
   const prov_t *pv = &s->prov[p];
   const px_provider_info_t *in = &pv->info;
   if (pv->gone || pv->slashed || pv->expiries >= s->opts.max_expiries ||
@@ -175,7 +176,7 @@ static int eligible(const px_sched_t *s, uint32_t i, int p, uint64_t work) {
   uint32_t p_bps =
       s->spec.policy == PX_VERIFY_AUDIT ? s->spec.policy_param : PX_MARKET_BPS;
   if (px_market_stake_check(in->stake, reward, p_bps)) return 0;
-  if (s->sh[i].avoid == p + 1) return 0;
+  if (s->sh[i].avoid == p + 1 && !allow_avoided) return 0;
   return !holds(&s->sh[i], s->k, p);
 }
 
@@ -183,22 +184,28 @@ static int eligible(const px_sched_t *s, uint32_t i, int p, uint64_t work) {
 static int pick(const px_sched_t *s, uint32_t i, uint64_t *finish_out) {
   uint64_t work = shard_work(s, i), best_fin = 0;
   int best = -1;
-  for (size_t p = 0; p < s->n_prov; p++) {
-    if (!eligible(s, i, (int)p, work)) continue;
-    const prov_t *pv = &s->prov[p];
-    uint64_t start = PX_MAX(s->now, pv->busy_until);
-    uint64_t fin = sat_add(start, run_ms(work, pv->info.speed));
-    if (best >= 0) {
-      const px_provider_info_t *b = &s->prov[best].info;
-      if (fin > best_fin) continue;
-      if (fin == best_fin) {
-        if (pv->info.price > b->price) continue;
-        if (pv->info.price == b->price && pv->info.reputation <= b->reputation)
-          continue;
+  /* the provider that last let this shard's lease expire (or refused it)
+   * is skipped while anyone else can take it; when nobody else can, it
+   * gets the shard again rather than leaving it stranded */
+  for (int pass = 0; pass < 2 && best < 0; pass++) {
+    for (size_t p = 0; p < s->n_prov; p++) {
+      if (!eligible(s, i, (int)p, work, pass)) continue;
+      const prov_t *pv = &s->prov[p];
+      uint64_t start = PX_MAX(s->now, pv->busy_until);
+      uint64_t fin = sat_add(start, run_ms(work, pv->info.speed));
+      if (best >= 0) {
+        const px_provider_info_t *b = &s->prov[best].info;
+        if (fin > best_fin) continue;
+        if (fin == best_fin) {
+          if (pv->info.price > b->price) continue;
+          if (pv->info.price == b->price &&
+              pv->info.reputation <= b->reputation)
+            continue;
+        }
       }
+      best = (int)p;
+      best_fin = fin;
     }
-    best = (int)p;
-    best_fin = fin;
   }
   *finish_out = best_fin;
   return best;

@@ -249,9 +249,15 @@ static int mp_reindex(px_mempool_t *mp, size_t want) {
 int px_mempool_add(px_mempool_t *mp, const px_ledger_state_t *s,
                    const uint8_t *p, size_t len, uint64_t now_ms,
                    uint8_t hash_out[PX_HASH_LEN]) {
-  if (len > px_ledger_params(s)->max_tx_size) return PX_ETOOBIG;
+  /* params.max_tx_size bounds every tx but a market DISPUTE
+   * (px_ledger_tx_size_limit); anything over it that is not a well-formed
+   * tx of a type allowed that size is refused as over-size. */
+  if (len > PX_LEDGER_TX_MAX_SIZE) return PX_ETOOBIG;
   px_tx_t tx;
   int rc = px_tx_decode(p, len, &tx);
+  if (len > px_ledger_params(s)->max_tx_size &&
+      (rc || len > px_ledger_tx_size_limit(px_ledger_params(s), tx.type)))
+    return PX_ETOOBIG;
   if (rc) return rc;
   if (hash_out) memcpy(hash_out, tx.hash, PX_HASH_LEN);
   /* Duplicates and a full pool are refused before the costly check. */

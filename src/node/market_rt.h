@@ -87,12 +87,12 @@ typedef struct {
 /* Refusal reasons (also in the reply's message text). */
 typedef enum {
   PX_MKT_OK = 0,
-  PX_MKT_BUSY = 1,       /* queue full */
-  PX_MKT_TOO_BIG = 2,    /* shard over max_shard_work */
+  PX_MKT_BUSY = 1,        /* queue full */
+  PX_MKT_TOO_BIG = 2,     /* shard over max_shard_work */
   PX_MKT_UNKNOWN_JOB = 3, /* not open on chain (yet) */
   PX_MKT_NOT_PROVIDER = 4,
-  PX_MKT_BAD_MODEL = 5,  /* manifest does not match the model */
-  PX_MKT_PRICE = 6,      /* ceiling below our price */
+  PX_MKT_BAD_MODEL = 5, /* manifest does not match the model */
+  PX_MKT_PRICE = 6,     /* ceiling below our price */
   PX_MKT_INTERNAL = 7,
 } px_mkt_reason_t;
 
@@ -163,6 +163,23 @@ int px_shard_run(px_net_t *net, px_compute_t *c, const float *x, uint32_t n,
                  float *logits, px_shard_trace_t *tr,
                  uint8_t (**sample_leaves)[PX_HASH_LEN]);
 
+/* TEST ONLY variant for market.fault = perturb: perturb_layer >= 0 nudges
+ * that hidden layer's output by one ulp (more elements until the logits
+ * change) before the pass continues; -1 is px_shard_run. */
+int px_shard_run_fault(px_net_t *net, px_compute_t *c, const float *x,
+                       uint32_t n, float *logits, px_shard_trace_t *tr,
+                       uint8_t (**sample_leaves)[PX_HASH_LEN],
+                       int perturb_layer);
+/* Layer leaves, output and trace root from per-sample leaves
+ * [n_layers][n] (the same rule as px_shard_run). */
+int px_shard_trace_from_leaves(const uint8_t (*leaves)[PX_HASH_LEN],
+                               uint32_t n_layers, uint32_t n,
+                               px_shard_trace_t *tr);
+/* What commitment.output must be for logits[n][classes]: the Merkle root
+ * over per-sample leaves of the logits (the requester's check). */
+int px_shard_output_hash(const float *logits, uint32_t n, uint32_t classes,
+                         uint8_t out[PX_HASH_LEN]);
+
 /* ---- blob store (blobstore.c) ------------------------------------------ */
 typedef struct px_blobstore px_blobstore_t;
 
@@ -181,6 +198,32 @@ int px_blobstore_read(px_blobstore_t *bs, const uint8_t root[PX_HASH_LEN],
 int px_blobstore_chunk(px_blobstore_t *bs, const uint8_t root[PX_HASH_LEN],
                        uint64_t size, uint64_t index, px_mkt_chunk_t *out,
                        px_buf_t *scratch);
+
+/* Path of a blob's file (it exists once px_blobstore_has says so). */
+int px_blobstore_path(const px_blobstore_t *bs, const uint8_t root[PX_HASH_LEN],
+                      char *out, size_t cap);
+
+/* Chunk fetcher: chunks [first, first+count) of blob (root, size) from one
+ * peer over CHUNK requests (PX_FETCH_WINDOW outstanding, each chunk checked
+ * with px_blob_verify_chunk on arrival, a timed-out request retried
+ * PX_FETCH_RETRIES times).  Polled, never calls back: feed it every
+ * RESPONSE (1 when it was one of its requests) and ticks, on the loop
+ * thread; the caller flushes p2p effects. */
+#define PX_FETCH_WINDOW 4
+#define PX_FETCH_RETRIES 3
+typedef struct px_fetch px_fetch_t;
+int px_fetch_new(px_p2p_t *p2p, const uint8_t peer[PX_PK_LEN],
+                 const uint8_t root[PX_HASH_LEN], uint64_t size, uint64_t first,
+                 uint64_t count, uint64_t timeout_ms, uint64_t now,
+                 px_fetch_t **out);
+int px_fetch_on_response(px_fetch_t *f, const px_p2p_fx_t *fx, uint64_t now);
+void px_fetch_tick(px_fetch_t *f, uint64_t now);
+/* 1 done, 0 running, < 0 failed (PX_EAUTH bad chunk, PX_ETIMEOUT, ...). */
+int px_fetch_status(const px_fetch_t *f);
+/* Once done: the bytes of the chunks, starting at blob offset
+ * first * PX_BLOB_CHUNK (owned by the fetch). */
+const uint8_t *px_fetch_data(const px_fetch_t *f, size_t *len);
+void px_fetch_free(px_fetch_t *f); /* NULL ok */
 
 /* ---- the market shell (market.c) --------------------------------------- */
 typedef struct px_provider px_provider_t;
@@ -210,11 +253,12 @@ typedef struct px_market {
   atomic_int shards_busy;
 } px_market_t;
 
-int px_market_open(const px_market_env_t *env, px_market_t **out,
-                   char *errmsg, size_t errcap);
+int px_market_open(const px_market_env_t *env, px_market_t **out, char *errmsg,
+                   size_t errcap);
 int px_market_start(px_market_t *m); /* loop running */
-void px_market_close(px_market_t *m); /* close uv handles, stop threads; NULL ok */
-void px_market_free(px_market_t *m);  /* NULL ok */
+void px_market_close(
+    px_market_t *m); /* close uv handles, stop threads; NULL ok */
+void px_market_free(px_market_t *m); /* NULL ok */
 
 /* Hooks from the node; 1 when taken. */
 int px_market_on_request(px_market_t *m, const px_p2p_fx_t *fx);

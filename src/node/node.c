@@ -32,6 +32,7 @@
 #include "plexus/p2p.h"
 #include "node/chain.h"
 #include "node/market_rt.h"
+#include "node/miner.h"
 #include "base/px_internal.h"
 
 #define LOGMOD "node"
@@ -101,8 +102,9 @@ struct px_node {
   char listen_addr[PX_ADDR_MAX];
   uint64_t started_ms;
   char sock_path[600];
-  px_chain_t *chain; /* when DIR/genesis.json exists (chain.c) */
+  px_chain_t *chain;   /* when DIR/genesis.json exists (chain.c) */
   px_market_t *market; /* with the chain (market.c) */
+  px_miner_t *miner;   /* with the chain (miner.c) */
 };
 
 static void drain_effects(px_node_t *n);
@@ -648,6 +650,10 @@ static void status_json(px_node_t *n, px_buf_t *b) {
     px_buf_printf(b, ",\"market\":");
     px_market_status_json(n->market, b);
   }
+  if (n->miner) {
+    px_buf_printf(b, ",\"upow\":");
+    px_miner_status_json(n->miner, b);
+  }
   px_buf_printf(b, "}");
 }
 
@@ -700,6 +706,8 @@ static void ctl_command(ctl_t *x, char *line) {
   } else if (n->chain && px_chain_command(n->chain, line, arg, &b)) {
     ctl_reply(x, &b);
   } else if (n->market && px_market_command(n->market, line, arg, &b)) {
+    ctl_reply(x, &b);
+  } else if (n->miner && px_miner_command(n->miner, line, arg, &b)) {
     ctl_reply(x, &b);
   } else {
     ctl_error(x, PX_EINVAL,
@@ -858,6 +866,7 @@ static void on_tick(uv_timer_t *t) {
   px_p2p_tick(n->p2p, uv_now(&n->loop));
   if (n->chain) px_chain_tick(n->chain, uv_now(&n->loop));
   if (n->market) px_market_tick(n->market, uv_now(&n->loop));
+  if (n->miner) px_miner_tick(n->miner, uv_now(&n->loop));
   drain_effects(n);
 }
 
@@ -870,6 +879,7 @@ static void chain_on_block(void *ud, const px_ledger_state_t *s,
                            const px_block_t *b, const px_tx_result_t *res) {
   px_node_t *n = ud;
   if (n->market && !n->stopping) px_market_on_block(n->market, s, b, res);
+  if (n->miner && !n->stopping) px_miner_on_block(n->miner, s, b, res);
 }
 
 /* Last resort at exit: close whatever is still open (connections through
@@ -893,6 +903,7 @@ static void on_stop_timer(uv_timer_t *t) {
   for (ctl_t *x = n->ctls; x; x = x->next)
     ctl_close(x);
   px_market_close(n->market);
+  px_miner_close(n->miner);
   px_chain_close(n->chain);
   uv_close((uv_handle_t *)&n->tick, NULL);
   uv_close((uv_handle_t *)&n->stop_timer, NULL);
@@ -1070,6 +1081,12 @@ int px_node_open(const char *home, const px_config_t *flags, px_node_t **out,
                           .flush = chain_flush,
                           .ud = n};
     if ((rc = px_market_open(&me, &n->market, errmsg, errcap))) goto fail;
+    px_miner_env_t mi = {.home = home,
+                         .key = &n->p2pcfg.identity,
+                         .cfg = &n->cfg,
+                         .chain = n->chain,
+                         .busy = n->market ? &n->market->shards_busy : NULL};
+    if ((rc = px_miner_open(&mi, &n->miner, errmsg, errcap))) goto fail;
   }
   const char *boot = px_config_get_str(&n->cfg, "p2p.bootstrap", "");
   char list[PX_CONFIG_MAX_VALUE];
@@ -1164,6 +1181,10 @@ int px_node_run(px_node_t *n) {
     result = rc;
     goto stop_now;
   }
+  if (n->miner && (rc = px_miner_start(n->miner))) {
+    result = rc;
+    goto stop_now;
+  }
   uv_timer_start(&n->tick, on_tick, 0, 50);
   uv_run(&n->loop, UV_RUN_DEFAULT);
   goto done;
@@ -1200,6 +1221,7 @@ void px_node_free(px_node_t *n) {
     }
   }
   px_market_free(n->market); /* before the chain it reads */
+  px_miner_free(n->miner);   /* likewise */
   px_chain_free(n->chain);   /* closes the WAL and the store */
   px_p2p_free(n->p2p);
   px_free(n->conns);

@@ -140,13 +140,17 @@ static void undo(px_upow_net_t *n, const undo_t *u) {
   }
 }
 
-/* idx is scratch for `window` indices. */
-static void climb(px_upow_net_t *n, const px_upow_data_t *d, px_rng_t *r,
-                  uint32_t steps, uint32_t window, uint32_t *idx) {
+/* idx is scratch for `window` indices.  stop (NULL ok) is polled before
+ * every step: 1 when it asked to stop (the network is then incomplete). */
+static int climb(px_upow_net_t *n, const px_upow_data_t *d, px_rng_t *r,
+                 uint32_t steps, uint32_t window, uint32_t *idx,
+                 int (*stop)(void *), void *ud) {
   for (uint32_t i = 0; i < window; i++)
     idx[i] = (uint32_t)px_rng_below(r, d->n);
+  if (stop && stop(ud)) return 1;
   uint32_t cur = px_upow_net_correct(n, d, idx, window);
   for (uint32_t s = 0; s < steps; s++) {
+    if (stop && stop(ud)) return 1;
     undo_t u;
     mutate(n, r, &u);
     uint32_t c = px_upow_net_correct(n, d, idx, window);
@@ -155,6 +159,7 @@ static void climb(px_upow_net_t *n, const px_upow_data_t *d, px_rng_t *r,
     else
       undo(n, &u);
   }
+  return 0;
 }
 
 int px_upow_hill_climb(px_upow_net_t *n, const px_upow_data_t *d, uint64_t seed,
@@ -165,7 +170,7 @@ int px_upow_hill_climb(px_upow_net_t *n, const px_upow_data_t *d, uint64_t seed,
   px_rng_t r;
   px_rng_seed(&r, seed);
   for (uint32_t i = 0; i < rounds; i++)
-    climb(n, d, &r, p->steps, p->window, idx);
+    climb(n, d, &r, p->steps, p->window, idx, NULL, NULL);
   px_free(idx);
   return 0;
 }
@@ -250,6 +255,13 @@ uint64_t px_upow_task_ops(const px_upow_task_t *t) {
 int px_upow_candidate(const px_upow_task_t *t, const uint8_t miner_pk[32],
                       uint64_t nonce, px_upow_net_t *net_out,
                       px_upow_solution_t *sol) {
+  return px_upow_candidate_ex(t, miner_pk, nonce, net_out, sol, NULL, NULL);
+}
+
+int px_upow_candidate_ex(const px_upow_task_t *t, const uint8_t miner_pk[32],
+                         uint64_t nonce, px_upow_net_t *net_out,
+                         px_upow_solution_t *sol, int (*stop)(void *ud),
+                         void *ud) {
   px_upow_net_t n;
   int rc = px_upow_net_copy(&n, t->parent);
   if (rc) return rc;
@@ -271,15 +283,28 @@ int px_upow_candidate(const px_upow_task_t *t, const uint8_t miner_pk[32],
   px_hash_final(&st, seed);
   px_rng_t r;
   rng_from_hash(&r, seed);
-  climb(&n, t->data, &r, t->ep.params.steps, t->ep.params.window, idx);
+  int stopped = climb(&n, t->data, &r, t->ep.params.steps, t->ep.params.window,
+                      idx, stop, ud);
   px_free(idx);
+  /* Score in chunks of `window` images so a stop request is seen at the
+   * same granularity as during the climb (the count is the same sum). */
+  uint32_t score = 0, chunk = t->ep.params.window;
+  for (uint32_t off = 0; !stopped && off < t->ep.params.eval_n; off += chunk) {
+    if (stop && stop(ud)) stopped = 1;
+    uint32_t k = PX_MIN(chunk, t->ep.params.eval_n - off);
+    if (!stopped)
+      score += px_upow_net_correct(&n, t->data, t->eval_idx + off, k);
+  }
+  if (stopped) {
+    px_upow_net_release(&n);
+    return PX_EBUSY;
+  }
 
   memset(sol, 0, sizeof *sol);
   sol->epoch = t->ep.epoch;
   memcpy(sol->miner_pk, miner_pk, 32);
   sol->nonce = nonce;
-  sol->score =
-      px_upow_net_correct(&n, t->data, t->eval_idx, t->ep.params.eval_n);
+  sol->score = score;
   if ((rc = px_upow_net_hash(&n, sol->net_hash))) {
     px_upow_net_release(&n);
     return rc;
