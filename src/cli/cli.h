@@ -53,5 +53,13 @@ int px_cli_train(px_cli_args_t *a);
 int px_cli_eval(px_cli_args_t *a);
 int px_cli_infer(px_cli_args_t *a);
 int px_cli_generate(px_cli_args_t *a);
+/* Gateway commands (serve_cmds.c): serve (local OpenAI-compatible server),
+ * gateway key new. */
+int px_cli_serve(px_cli_args_t *a);
+int px_cli_gateway(const char *sub, px_cli_args_t *a);
+
+/* uPoW exports (upow_cmds.c): detection and scoring, used by `plexus eval`. */
+int px_cli_upow_is_export(const char *model);
+int px_cli_upow_eval(px_cli_args_t *a);
 
 #endif

@@ -381,6 +381,7 @@ int px_cli_eval(px_cli_args_t *a) {
   if (!model || !data || json < 0 || opt_u64(a, "limit", 1, UINT32_MAX, &limit))
     return 2;
   if (px_config_get(&a->opts, "predictions") && !pred) return 2;
+  if (!pred && px_cli_upow_is_export(model)) return px_cli_upow_eval(a);
   px_net_t *net;
   if (load_net(model, &net)) return 1;
   px_mnist_t test;

@@ -254,7 +254,22 @@ fail:
   return rc ? 1 : 0;
 }
 
-static int upow_eval(px_cli_args_t *a) {
+/* A network exported by `plexus upow model`: FILE.config.json beside it
+ * names the upow-ternary family.  `plexus eval` hands such files here. */
+int px_cli_upow_is_export(const char *model) {
+  char cfg[4200];
+  default_config(model, cfg, sizeof cfg);
+  uint8_t *buf = NULL;
+  size_t len = 0;
+  if (px_file_read_all(cfg, 1 << 16, &buf, &len)) return 0;
+  int yes = 0;
+  for (size_t i = 0; i + 12 <= len && !yes; i++)
+    yes = !memcmp(buf + i, "upow-ternary", 12);
+  px_free(buf);
+  return yes;
+}
+
+int px_cli_upow_eval(px_cli_args_t *a) {
   static const char *const ok[] = {"model", "config", "limit",
                                    "data",  "json",   NULL};
   if (px_cli_check_opts(a, ok, 0)) return 2;
@@ -315,7 +330,7 @@ int px_cli_upow_has_sub(const char *cmd) { return !strcmp(cmd, "upow"); }
 
 int px_cli_upow(const char *cmd, const char *sub, px_cli_args_t *a) {
   if (!strcmp(cmd, "mine")) return cmd_mine(a);
-  if (!strcmp(sub, "eval")) return upow_eval(a);
+  if (!strcmp(sub, "eval")) return px_cli_upow_eval(a);
   if (!strcmp(sub, "status") || !strcmp(sub, "model")) {
     const char *home = px_cli_home(a);
     if (!home) return 2;

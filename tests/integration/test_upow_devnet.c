@@ -9,7 +9,7 @@
  *     is rejected;
  *  2. every epoch publishes a network; node 2 (which never mined) exports
  *     each one with `plexus upow model` (the file's hash is checked against
- *     the chain) and `plexus upow eval` scores it on the held-out
+ *     the chain) and `plexus eval` scores it on the held-out
  *     Fashion-MNIST test set: the accuracy never falls from one epoch to
  *     the next and rises over the run;
  *  3. the supply invariant (balances + stakes + unbonding + held deposits =
@@ -232,8 +232,9 @@ static void test_mining_devnet(void **state) {
     if (rc) print_message("upow model %lld: %s%s\n", e, r.out, r.err);
     assert_int_equal(rc, 0);
     h_result_free(&r);
-    assert_int_equal(
-        h_runl(&r, 60000, "upow", "eval", "--model", out, "--json", NULL), 0);
+    assert_int_equal(h_runl(&r, 60000, "eval", "--model", out, "--data",
+                            "fashion-mnist", "--json", NULL),
+                     0);
     long long correct = h_json_int(r.out, "correct", -1);
     h_result_free(&r);
     print_message("epoch %lld: %lld / 10000 correct\n", e, correct);
