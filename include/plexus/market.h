@@ -226,7 +226,11 @@ int px_slash_split(uint64_t amount, const px_slash_params_t *p, uint64_t *burn,
  * runtime what to do; events (px_sched_handle) tell the scheduler what
  * happened.  Invariants (asserted, and tested): a shard is accepted and its
  * work paid once; payments never exceed escrow; a provider never holds two
- * replicas of one shard; a slashed or vanished provider gets no new lease.
+ * replicas of one shard; a slashed or vanished provider gets no new lease;
+ * a provider that refused a lease gets none before its back-off ends
+ * (250 ms doubling per refusal in a row, up to 16 s; a result resets it),
+ * and a shard is never left without an offer while some provider could
+ * take it (docs/market.md "Scheduler").
  * Commitment signatures are checked by the runtime before the event. */
 
 typedef struct {
@@ -243,14 +247,15 @@ typedef struct {
   uint32_t min_reputation;  /* providers below are not used */
   uint32_t lease_slack_pct; /* lease = expected time * pct / 100 (>= 100) */
   uint64_t lease_grace_ms;  /* + this */
-  uint32_t max_expiries;    /* a provider with this many expiries is dropped */
+  uint32_t max_expiries;    /* a provider with this many expiries is used
+                               only for shards nobody else can take */
 } px_sched_opts_t;
 
 void px_sched_opts_default(px_sched_opts_t *o);
 
 typedef enum {
   PX_SCHED_EV_TICK = 1,         /* time passes: leases may expire */
-  PX_SCHED_EV_LEASE_REJECTED,   /* provider refused (busy) */
+  PX_SCHED_EV_LEASE_REJECTED,   /* provider refused (busy): backed off */
   PX_SCHED_EV_COMMITTED,        /* a worker's verified commitment */
   PX_SCHED_EV_AUDIT_SEED,       /* chain randomness after the commitment */
   PX_SCHED_EV_AUDIT_RESULT,     /* an auditor's verified commitment */

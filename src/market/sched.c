@@ -15,6 +15,21 @@
  *      reputable, then lower index): earliest completion within the ceiling;
  *   3. settle when every shard is accepted (or the deadline height passed).
  *
+ * Busy providers and slow ones.  A provider that refuses a lease (busy: its
+ * queue is full of work we no longer count, e.g. leases that expired here
+ * but still run there) is backed off: no lease is offered to it before
+ * retry_at = now + 250 ms x 2^(refusals in a row - 1), capped at 16 s; a
+ * result from it ends the back-off.  Nothing else wakes a backed-off
+ * provider, so a shard that only it can take is offered again by the first
+ * event (TICK) at or after retry_at -- never in a tight refusal loop.  Each
+ * expiry doubles the time a provider's leases are given (its measured speed
+ * was optimistic), up to x64, so a slow but working provider finishes in
+ * the end.  Preferences (not the provider that last failed this shard, not
+ * one with max_expiries expiries) make a shard wait for a busy provider
+ * that meets them, and are dropped when nobody else could take the shard:
+ * no shard is stranded while a provider that is not gone, not slashed and
+ * otherwise qualified exists.
+ *
  * Money: `reserved` is what the unaccepted shards may still cost at the
  * ceiling (work x ceiling x k).  Invariant: paid + reserved <= escrow.  A
  * worker's pay (its price <= ceiling) always fits in its shard's reserve;
@@ -61,7 +76,15 @@ typedef struct {
   uint8_t gone, slashed;
   uint32_t expiries, active;
   uint64_t busy_until;
+  uint64_t retry_at;  /* busy back-off: no lease before this (0: none) */
+  uint8_t busy_level; /* refusals in a row (0 iff retry_at == 0) */
 } prov_t;
+
+/* Busy back-off: BACKOFF_MS << (level - 1), level <= BACKOFF_MAX_LEVEL. */
+#define BACKOFF_MS 250u
+#define BACKOFF_MAX_LEVEL 7u /* 250 ms .. 16 s */
+/* Lease times double with each expiry of the provider, up to 2^this. */
+#define EXPIRY_SHIFT_MAX 6u
 
 typedef struct {
   px_sched_fx_t *v;
@@ -154,19 +177,38 @@ static uint64_t run_ms(uint64_t work, uint64_t speed) {
   return whole * 1000 + (rem * 1000 + speed - 1) / speed;
 }
 
+/* Expected milliseconds for provider p to run `work`: its registered speed,
+ * slowed down x2 per lease it let expire (capped), so that the leases of a
+ * provider slower than it claimed grow until it can meet them. */
+static uint64_t prov_run_ms(const px_sched_t *s, int p, uint64_t work) {
+  const prov_t *pv = &s->prov[p];
+  uint64_t ms = run_ms(work, pv->info.speed);
+  uint32_t sh = PX_MIN(pv->expiries, EXPIRY_SHIFT_MAX);
+  return ms > (UINT64_MAX / 2) >> sh ? UINT64_MAX / 2 : ms << sh;
+}
+
+/* A refusal backs the provider off, longer for each refusal in a row; the
+ * refusals of offers made together (before the current back-off began)
+ * count once. */
+static void backoff(px_sched_t *s, int p) {
+  prov_t *pv = &s->prov[p];
+  if (pv->retry_at > s->now) return;
+  if (pv->busy_level < BACKOFF_MAX_LEVEL) pv->busy_level++;
+  pv->retry_at = sat_add(s->now, (uint64_t)BACKOFF_MS << (pv->busy_level - 1));
+}
+
 static int holds(const shard_t *sh, uint32_t k, int p) {
   for (uint32_t j = 0; j < k; j++)
     if (sh->w[j].st != SL_FREE && sh->w[j].prov == p) return 1;
   return sh->aud.st != SL_FREE && sh->aud.prov == p;
 }
 
-static int eligible(const px_sched_t *s, uint32_t i, int p, uint64_t work,
-                    int allow_avoided) {
+/* Can provider p take shard i at all (ignoring its load, its back-off and
+ * the soft preferences of `eligible`)? */
+static int qualified(const px_sched_t *s, uint32_t i, int p, uint64_t work) {
   const prov_t *pv = &s->prov[p];
   const px_provider_info_t *in = &pv->info;
-  if (pv->gone || pv->slashed || pv->expiries >= s->opts.max_expiries ||
-      pv->active >= in->slots)
-    return 0;
+  if (pv->gone || pv->slashed) return 0;
   if ((in->caps & s->spec.caps) != s->spec.caps ||
       in->price > s->spec.price_ceiling ||
       in->reputation < s->opts.min_reputation)
@@ -176,8 +218,36 @@ static int eligible(const px_sched_t *s, uint32_t i, int p, uint64_t work,
   uint32_t p_bps =
       s->spec.policy == PX_VERIFY_AUDIT ? s->spec.policy_param : PX_MARKET_BPS;
   if (px_market_stake_check(in->stake, reward, p_bps)) return 0;
-  if (s->sh[i].avoid == p + 1 && !allow_avoided) return 0;
   return !holds(&s->sh[i], s->k, p);
+}
+
+static int worn_out(const px_sched_t *s, int p) {
+  return s->prov[p].expiries >= s->opts.max_expiries;
+}
+
+/* Can p take shard i now?  level 0: strictly; 1: also the provider that
+ * last failed this shard; 2: also one with max_expiries expiries. */
+static int eligible(const px_sched_t *s, uint32_t i, int p, uint64_t work,
+                    int level) {
+  const prov_t *pv = &s->prov[p];
+  if (pv->active >= pv->info.slots || pv->retry_at > s->now) return 0;
+  if (worn_out(s, p) && level < 2) return 0;
+  if (s->sh[i].avoid == p + 1 && level < 1) return 0;
+  return qualified(s, i, p, work);
+}
+
+/* How far pick may relax the preferences for shard i: 0 when some
+ * qualified provider (busy or not) is neither worn out nor the one that
+ * last failed the shard -- the shard waits for it; 1 when only the one that
+ * last failed it is left besides worn-out ones; 2 when only worn-out
+ * providers are left.  Without this a shard could be stranded. */
+static int relax_level(const px_sched_t *s, uint32_t i, uint64_t work) {
+  int level = 2;
+  for (size_t p = 0; p < s->n_prov && level; p++) {
+    if (worn_out(s, (int)p) || !qualified(s, i, (int)p, work)) continue;
+    level = (size_t)s->sh[i].avoid == p + 1 ? 1 : 0;
+  }
+  return level;
 }
 
 /* Best provider for shard i, or -1.  Earliest estimated finish first. */
@@ -185,14 +255,18 @@ static int pick(const px_sched_t *s, uint32_t i, uint64_t *finish_out) {
   uint64_t work = shard_work(s, i), best_fin = 0;
   int best = -1;
   /* the provider that last let this shard's lease expire (or refused it)
-   * is skipped while anyone else can take it; when nobody else can, it
-   * gets the shard again rather than leaving it stranded */
-  for (int pass = 0; pass < 2 && best < 0; pass++) {
+   * is skipped while anyone else could take it (the shard waits for a busy
+   * one rather than going back to the provider that just failed it); when
+   * nobody else could, it gets the shard again rather than leaving it
+   * stranded.  Providers with max_expiries expiries are used only when no
+   * other provider could take the shard (e.g. the one auditor left for a
+   * worker's shard). */
+  for (int pass = 0, levels = 0; pass <= levels && best < 0; pass++) {
     for (size_t p = 0; p < s->n_prov; p++) {
       if (!eligible(s, i, (int)p, work, pass)) continue;
       const prov_t *pv = &s->prov[p];
       uint64_t start = PX_MAX(s->now, pv->busy_until);
-      uint64_t fin = sat_add(start, run_ms(work, pv->info.speed));
+      uint64_t fin = sat_add(start, prov_run_ms(s, (int)p, work));
       if (best >= 0) {
         const px_provider_info_t *b = &s->prov[best].info;
         if (fin > best_fin) continue;
@@ -206,6 +280,7 @@ static int pick(const px_sched_t *s, uint32_t i, uint64_t *finish_out) {
       best = (int)p;
       best_fin = fin;
     }
+    if (pass == 0 && best < 0) levels = relax_level(s, i, work);
   }
   *finish_out = best_fin;
   return best;
@@ -213,7 +288,7 @@ static int pick(const px_sched_t *s, uint32_t i, uint64_t *finish_out) {
 
 static void lease(px_sched_t *s, uint32_t i, slot_t *sl, int p, int audit) {
   prov_t *pv = &s->prov[p];
-  uint64_t work = shard_work(s, i), dur = run_ms(work, pv->info.speed);
+  uint64_t work = shard_work(s, i), dur = prov_run_ms(s, p, work);
   uint64_t start = PX_MAX(s->now, pv->busy_until);
   uint64_t slack = dur / 100 * s->opts.lease_slack_pct +
                    dur % 100 * s->opts.lease_slack_pct / 100;
@@ -343,7 +418,7 @@ static void settle(px_sched_t *s) {
 static int has_free(const px_sched_t *s) {
   for (size_t p = 0; p < s->n_prov; p++)
     if (s->prov[p].active < s->prov[p].info.slots && !s->prov[p].gone &&
-        !s->prov[p].slashed)
+        !s->prov[p].slashed && s->prov[p].retry_at <= s->now)
       return 1;
   return 0;
 }
@@ -592,6 +667,7 @@ int px_sched_handle(px_sched_t *s, const px_sched_event_t *ev) {
   case PX_SCHED_EV_LEASE_REJECTED: {
     slot_t *sl = leased_by(s, i, p, 0);
     drop_lease(s, i, sl ? sl : leased_by(s, i, p, 1), 0);
+    backoff(s, p);
     break;
   }
   case PX_SCHED_EV_COMMITTED:
@@ -599,6 +675,8 @@ int px_sched_handle(px_sched_t *s, const px_sched_event_t *ev) {
     int audit = ev->type == PX_SCHED_EV_AUDIT_RESULT;
     slot_t *sl = leased_by(s, i, p, audit);
     lease_end(s, sl);
+    s->prov[p].retry_at = 0; /* it works and has a free slot again */
+    s->prov[p].busy_level = 0;
     sl->st = SL_DONE;
     memcpy(sl->out, ev->output, PX_HASH_LEN);
     memcpy(sl->root, ev->trace_root, PX_HASH_LEN);
@@ -657,6 +735,7 @@ int px_sched_handle(px_sched_t *s, const px_sched_event_t *ev) {
  * u32 disputes, u32 audits, u32 expiries, u32 n_prov,
  *   per provider: id[32] u32 caps u64 price u64 stake u32 rep u64 speed
  *                 u32 slots u8 gone u8 slashed u32 expiries u64 busy_until
+ *                 u64 retry_at u8 busy_level
  * u32 n_shards, per shard: u8 st u8 reoffer u16 avoid, (k + 1) slots:
  *   u8 st u16 prov u64 deadline u64 est_end out[32] root[32] u32 n_layers
  * Derived values (active leases, reserved, accepted, slashed counts) are
@@ -714,6 +793,8 @@ int px_sched_save(const px_sched_t *s, px_buf_t *out) {
     px_writer_u8(&w, p->slashed);
     px_writer_u32(&w, p->expiries);
     px_writer_u64(&w, p->busy_until);
+    px_writer_u64(&w, p->retry_at);
+    px_writer_u8(&w, p->busy_level);
   }
   px_writer_u32(&w, s->n_shards);
   for (uint32_t i = 0; i < s->n_shards; i++) {
@@ -834,8 +915,20 @@ int px_sched_load(const void *p, size_t n, px_sched_t **out) {
     pv->slashed = px_reader_u8(&r);
     pv->expiries = px_reader_u32(&r);
     pv->busy_until = px_reader_u64(&r);
+    pv->retry_at = px_reader_u64(&r);
+    pv->busy_level = px_reader_u8(&r);
     if (r.err) break;
     if (!prov_info_ok(&pv->info) || pv->gone > 1 || pv->slashed > 1)
+      px_reader_fail(&r, PX_EDECODE);
+    /* back-off: level and retry time set and cleared together, and never
+     * further ahead than the longest back-off from the saved clock */
+    if (pv->busy_level > BACKOFF_MAX_LEVEL ||
+        (pv->busy_level == 0) != (pv->retry_at == 0) ||
+        (pv->busy_level &&
+         (pv->retry_at < (uint64_t)BACKOFF_MS ||
+          (pv->retry_at > s->now &&
+           pv->retry_at - s->now >
+               ((uint64_t)BACKOFF_MS << (BACKOFF_MAX_LEVEL - 1))))))
       px_reader_fail(&r, PX_EDECODE);
     for (uint32_t j = 0; j < i; j++)
       if (!memcmp(s->prov[j].info.id, pv->info.id, PX_PK_LEN))

@@ -27,7 +27,7 @@
 #include "plexus/crypto.h"
 #include "plexus/market.h"
 
-enum { HONEST, SLOW, VANISH, GONE, WRONG, LAZY, EQUIV };
+enum { HONEST, SLOW, VANISH, GONE, WRONG, LAZY, EQUIV, BUSY };
 
 #define N_LAYERS 8
 #define WRONG_LAYER 5
@@ -36,7 +36,8 @@ enum { HONEST, SLOW, VANISH, GONE, WRONG, LAZY, EQUIV };
 
 typedef struct {
   uint64_t t;
-  int kind; /* 0 commit, 1 audit result, 2 seed, 3 dispute resolved, 4 gone */
+  int kind; /* 0 commit, 1 audit result, 2 seed, 3 dispute resolved, 4 gone,
+              5 lease refused (busy) */
   uint32_t shard;
   int prov, other;
 } pend_t;
@@ -59,6 +60,7 @@ typedef struct {
   uint64_t paid, refund, escrow;
   int found_layer_ok, found_layer_bad;
   int evidence;
+  int offers[8]; /* leases offered per provider (BUSY refuses every other) */
   /* effect log for the save/restore comparison */
   px_sched_fx_t *log;
   size_t n_log;
@@ -177,6 +179,10 @@ static void drain(sim_t *m) {
         if (m->beh[p] == GONE) push(m, (pend_t){m->now + 300, 4, 0, p, 0});
         break;
       }
+      if (m->beh[p] == BUSY && m->offers[p]++ % 2 == 0) {
+        push(m, (pend_t){m->now + 2, 5, fx.shard, p, 0}); /* refused */
+        break;
+      }
       uint64_t work;
       assert_int_equal(px_job_shard_work(&m->spec, fx.shard, &work), 0);
       uint64_t ms = work * 1000 / m->info[p].speed;
@@ -266,6 +272,10 @@ static void deliver(sim_t *m, const pend_t *p) {
     break;
   case 4:
     ev.type = PX_SCHED_EV_PROVIDER_GONE;
+    memcpy(ev.provider, m->info[p->prov].id, 32);
+    break;
+  case 5:
+    ev.type = PX_SCHED_EV_LEASE_REJECTED;
     memcpy(ev.provider, m->info[p->prov].id, 32);
     break;
   }
@@ -551,6 +561,325 @@ static void test_stake_bound_matching(void **state) {
   sim_free(&m);
 }
 
+/* ---- busy providers: back-off instead of a re-offer storm ---------------- */
+
+typedef struct {
+  px_sched_fx_t v[256];
+  int n;
+} fxlist_t;
+
+static void take(px_sched_t *s, fxlist_t *l) {
+  px_sched_fx_t fx;
+  l->n = 0;
+  while (px_sched_poll(s, &fx)) {
+    assert_true(l->n < 256);
+    l->v[l->n++] = fx;
+  }
+}
+
+static int count_fx(const fxlist_t *l, px_sched_fx_type_t t) {
+  int n = 0;
+  for (int i = 0; i < l->n; i++)
+    n += l->v[i].type == t;
+  return n;
+}
+
+static int feed(px_sched_t *s, px_sched_ev_type_t t, uint64_t now,
+                uint32_t shard, const uint8_t prov[32]) {
+  px_sched_event_t ev;
+  memset(&ev, 0, sizeof ev);
+  ev.type = t;
+  ev.now_ms = now;
+  ev.shard = shard;
+  if (prov) memcpy(ev.provider, prov, 32);
+  return px_sched_handle(s, &ev);
+}
+
+static int feed_result(px_sched_t *s, int audit, uint64_t now, uint32_t shard,
+                       const uint8_t prov[32]) {
+  px_sched_event_t ev;
+  memset(&ev, 0, sizeof ev);
+  ev.type = audit ? PX_SCHED_EV_AUDIT_RESULT : PX_SCHED_EV_COMMITTED;
+  ev.now_ms = now;
+  ev.shard = shard;
+  memcpy(ev.provider, prov, 32);
+  memset(ev.output, 0x5a, 32); /* every honest provider computes this */
+  memset(ev.trace_root, 0xa5, 32);
+  ev.n_layers = N_LAYERS;
+  return px_sched_handle(s, &ev);
+}
+
+/* A provider that refuses every lease offered: a TICK every ms from `from`
+ * to `to`; each ASSIGN is refused (busy) at once.  Returns the number of
+ * offers, their times in `at`. */
+static int refuse_all(px_sched_t *s, const uint8_t pid[32], uint64_t from,
+                      uint64_t to, uint64_t *at, int max) {
+  int n = 0;
+  fxlist_t l;
+  for (uint64_t t = from; t <= to; t++) {
+    assert_int_equal(feed(s, PX_SCHED_EV_TICK, t, 0, NULL), 0);
+    take(s, &l);
+    for (int i = 0; i < l.n; i++) {
+      assert_int_equal(l.v[i].type, PX_SCHED_FX_ASSIGN); /* nothing else */
+      assert_memory_equal(l.v[i].provider, pid, 32);
+      assert_true(n < max);
+      at[n++] = t;
+      assert_int_equal(
+          feed(s, PX_SCHED_EV_LEASE_REJECTED, t, l.v[i].shard, pid), 0);
+      fxlist_t l2;
+      take(s, &l2);
+      assert_int_equal(count_fx(&l2, PX_SCHED_FX_ASSIGN), 0);
+    }
+  }
+  return n;
+}
+
+/* Regression (devnet, provider restarted with market.fault=slow): a BUSY
+ * refusal was answered by an immediate re-offer to the same provider, ~800
+ * LEASE requests in a few ms.  Now the provider is backed off 250 ms,
+ * 500 ms, 1 s, ... and a result from it ends the back-off. */
+static void test_busy_backoff(void **state) {
+  (void)state;
+  int beh[1] = {HONEST};
+  sim_t m;
+  sim_init(&m, PX_VERIFY_REPLICATE, 1, beh, 1, 21); /* one provider, 2 slots */
+  const uint8_t *pid = m.info[0].id;
+  fxlist_t l;
+  assert_int_equal(feed(m.s, PX_SCHED_EV_TICK, 0, 0, NULL), 0);
+  take(m.s, &l);
+  assert_int_equal(l.n, 2);
+  assert_int_equal(count_fx(&l, PX_SCHED_FX_ASSIGN), 2);
+  uint32_t held = l.v[0].shard, refused = l.v[1].shard;
+  /* its queue is full of work the scheduler no longer counts: busy */
+  assert_int_equal(feed(m.s, PX_SCHED_EV_LEASE_REJECTED, 1, refused, pid), 0);
+  take(m.s, &l);
+  assert_int_equal(count_fx(&l, PX_SCHED_FX_ASSIGN), 0); /* not at once */
+  /* it keeps refusing under a TICK every millisecond for 4 s: offered at
+   * 251, 751, 1751 and 3751 ms only (without back-off: ~4000 offers) */
+  uint64_t at[16];
+  int n = refuse_all(m.s, pid, 2, 4000, at, 16);
+  assert_int_equal(n, 4);
+  assert_int_equal(at[0], 251);
+  assert_int_equal(at[1], 751);
+  assert_int_equal(at[2], 1751);
+  assert_int_equal(at[3], 3751);
+  /* the held lease's result: the provider works again, the back-off ends
+   * and both of its slots are filled in the same step */
+  assert_int_equal(feed_result(m.s, 0, 4001, held, pid), 0);
+  take(m.s, &l);
+  assert_int_equal(count_fx(&l, PX_SCHED_FX_ACCEPT), 1);
+  assert_int_equal(count_fx(&l, PX_SCHED_FX_ASSIGN), 2);
+  px_sched_stats_t st;
+  px_sched_stats(m.s, &st);
+  assert_int_equal(st.expiries, 0); /* refusals are not expiries */
+  assert_int_equal(st.running, 2);
+  /* both offers refused together: one step of back-off, not two */
+  for (int i = 0; i < l.n; i++)
+    if (l.v[i].type == PX_SCHED_FX_ASSIGN)
+      assert_int_equal(
+          feed(m.s, PX_SCHED_EV_LEASE_REJECTED, 4002, l.v[i].shard, pid), 0);
+  take(m.s, &l);
+  assert_int_equal(l.n, 0);
+  n = refuse_all(m.s, pid, 4003, 4800, at, 16);
+  assert_int_equal(n, 4); /* 2 at 4252 ms (250 ms), 2 at 4752 ms (500 ms) */
+  assert_int_equal(at[0], 4252);
+  assert_int_equal(at[1], 4252);
+  assert_int_equal(at[2], 4752);
+  assert_int_equal(at[3], 4752);
+  sim_free(&m);
+}
+
+/* Regression (devnet): a shard selected for audit whose only possible
+ * auditor (the worker cannot audit itself) is a slow provider that already
+ * let max_expiries leases expire and is busy.  It was stranded until the
+ * job's deadline and the job "settled" incomplete.  Now the audit goes to
+ * that provider anyway, with a longer lease, is retried with back-off while
+ * it is busy, and completes once it frees up. */
+static void test_audit_waits_for_busy_auditor(void **state) {
+  (void)state;
+  int beh[2] = {HONEST, HONEST};
+  sim_t m;
+  sim_init(&m, PX_VERIFY_AUDIT, 10000, beh, 2, 23); /* audit every shard */
+  px_sched_free(m.s);
+  m.spec.n_samples = 10; /* one shard */
+  m.spec.input_size = 10 * 784;
+  assert_int_equal(px_job_spec_id(&m.spec, m.job_id), 0);
+  assert_int_equal(px_market_escrow_required(&m.spec, &m.escrow), 0);
+  px_sched_opts_t o;
+  px_sched_opts_default(&o);
+  o.max_expiries = 1;
+  assert_int_equal(px_sched_new(&m.spec, &o, m.info, 2, m.escrow, &m.s), 0);
+  fxlist_t l;
+  assert_int_equal(feed(m.s, PX_SCHED_EV_TICK, 0, 0, NULL), 0);
+  take(m.s, &l);
+  assert_int_equal(l.n, 1);
+  assert_int_equal(l.v[0].type, PX_SCHED_FX_ASSIGN);
+  int w = prov_of(&m, l.v[0].provider), a = 1 - w;
+  assert_int_equal(feed_result(m.s, 0, 100, 0, m.info[w].id), 0);
+  take(m.s, &l);
+  assert_int_equal(count_fx(&l, PX_SCHED_FX_WANT_SEED), 1);
+  px_sched_event_t ev;
+  memset(&ev, 0, sizeof ev);
+  ev.type = PX_SCHED_EV_AUDIT_SEED;
+  ev.now_ms = 200;
+  memset(ev.randomness, 7, 32);
+  assert_int_equal(px_sched_handle(m.s, &ev), 0);
+  take(m.s, &l);
+  assert_int_equal(l.n, 1);
+  assert_int_equal(l.v[0].type, PX_SCHED_FX_AUDIT);
+  assert_memory_equal(l.v[0].provider, m.info[a].id, 32);
+  uint64_t d1 = l.v[0].deadline_ms;
+  /* the auditor never answers: its lease expires and it reaches
+   * max_expiries, but it is the only auditor there is */
+  assert_int_equal(feed(m.s, PX_SCHED_EV_TICK, d1, 0, NULL), 0);
+  take(m.s, &l);
+  assert_int_equal(count_fx(&l, PX_SCHED_FX_EXPIRED), 1);
+  assert_int_equal(count_fx(&l, PX_SCHED_FX_AUDIT), 1);
+  uint64_t d2 = l.v[l.n - 1].deadline_ms;
+  assert_true(d2 - d1 > d1 - 200); /* a longer lease after an expiry */
+  /* now it is busy (still running the expired work) for 5 s; then it
+   * accepts the next offer and answers 50 ms later */
+  const uint64_t free_at = d1 + 5000;
+  uint64_t t = d1 + 1, answer_at = 0;
+  int offers = 1, refusals = 0, settled = 0;
+  assert_int_equal(feed(m.s, PX_SCHED_EV_LEASE_REJECTED, t, 0, m.info[a].id),
+                   0);
+  refusals++;
+  while (!settled && t < free_at + 20000) {
+    t += 10;
+    if (answer_at && t >= answer_at) {
+      assert_int_equal(feed_result(m.s, 1, t, 0, m.info[a].id), 0);
+      answer_at = 0;
+    } else {
+      assert_int_equal(feed(m.s, PX_SCHED_EV_TICK, t, 0, NULL), 0);
+    }
+    take(m.s, &l);
+    for (int i = 0; i < l.n; i++) {
+      px_sched_fx_t *fx = &l.v[i];
+      assert_true(fx->type != PX_SCHED_FX_ASSIGN &&
+                  fx->type != PX_SCHED_FX_DISPUTE &&
+                  fx->type != PX_SCHED_FX_EXPIRED);
+      if (fx->type == PX_SCHED_FX_AUDIT) {
+        offers++;
+        if (t < free_at) {
+          assert_int_equal(
+              feed(m.s, PX_SCHED_EV_LEASE_REJECTED, t, 0, m.info[a].id), 0);
+          refusals++;
+          fxlist_t l2;
+          take(m.s, &l2);
+          assert_int_equal(l2.n, 0);
+        } else {
+          answer_at = t + 50;
+        }
+      }
+      if (fx->type == PX_SCHED_FX_SETTLE) {
+        settled = 1;
+        assert_int_equal(fx->amount + fx->refund, m.escrow);
+      }
+    }
+  }
+  assert_int_equal(settled, 1);
+  assert_true(t < free_at + 16000 + 200); /* within one longest back-off */
+  assert_true(offers <= 8);               /* 250, 500, 1000, 2000, 4000 ms */
+  assert_true(refusals >= 4);
+  px_sched_stats_t st;
+  px_sched_stats(m.s, &st);
+  assert_int_equal(st.accepted, 1);
+  assert_int_equal(st.audits, 1);
+  assert_true(st.paid > 0);
+  sim_free(&m);
+}
+
+/* The back-off is part of the saved state: a scheduler restored in the
+ * middle of one behaves exactly as the one that never stopped, and the
+ * loader refuses back-off fields that break their invariants. */
+static void test_save_restore_backoff(void **state) {
+  (void)state;
+  int beh[1] = {HONEST};
+  sim_t m;
+  sim_init(&m, PX_VERIFY_REPLICATE, 1, beh, 1, 31);
+  const uint8_t *pid = m.info[0].id;
+  fxlist_t l;
+  assert_int_equal(feed(m.s, PX_SCHED_EV_TICK, 0, 0, NULL), 0);
+  take(m.s, &l);
+  assert_int_equal(feed(m.s, PX_SCHED_EV_LEASE_REJECTED, 1, l.v[1].shard, pid),
+                   0);
+  take(m.s, &l);
+  uint64_t at[16], at2[16];
+  assert_int_equal(refuse_all(m.s, pid, 2, 1000, at, 16), 2); /* 251, 751 */
+  /* saved at 1000 ms, backed off until 1751 ms (level 3) */
+  px_buf_t b, b2;
+  px_buf_init(&b, 0);
+  px_buf_init(&b2, 0);
+  assert_int_equal(px_sched_save(m.s, &b), 0);
+  px_sched_t *r;
+  assert_int_equal(px_sched_load(b.data, b.len, &r), 0);
+  assert_int_equal(px_sched_save(r, &b2), 0);
+  assert_int_equal(b.len, b2.len);
+  assert_memory_equal(b.data, b2.data, b.len);
+  int n1 = refuse_all(m.s, pid, 1001, 4000, at, 16);
+  int n2 = refuse_all(r, pid, 1001, 4000, at2, 16);
+  assert_int_equal(n1, 2); /* 1751, 3751: the back-off went on */
+  assert_int_equal(n1, n2);
+  assert_memory_equal(at, at2, (size_t)n1 * sizeof at[0]);
+  assert_int_equal(at[0], 1751);
+  px_sched_free(r);
+
+  /* strict load: the provider record ends with u64 retry_at, u8 level */
+  size_t pos = 0;
+  while (pos + 32 <= b.len && memcmp(b.data + pos, pid, 32))
+    pos++;
+  assert_true(pos + 32 <= b.len);
+  size_t off = pos + 32 + 4 + 8 + 8 + 4 + 8 + 4 + 1 + 1 + 4 + 8;
+  assert_true(off + 9 <= b.len);
+  assert_int_equal(b.data[off + 8], 3); /* the level, as computed above */
+  uint8_t keep[9];
+  memcpy(keep, b.data + off, 9);
+  b.data[off + 8] = 8; /* above the cap */
+  assert_int_equal(px_sched_load(b.data, b.len, &r), PX_EDECODE);
+  b.data[off + 8] = 0; /* no level but a retry time */
+  assert_int_equal(px_sched_load(b.data, b.len, &r), PX_EDECODE);
+  memcpy(b.data + off, keep, 9);
+  memset(b.data + off, 0, 8); /* a level but no retry time */
+  assert_int_equal(px_sched_load(b.data, b.len, &r), PX_EDECODE);
+  memset(b.data + off, 0x7f, 8); /* retry time far beyond any back-off */
+  assert_int_equal(px_sched_load(b.data, b.len, &r), PX_EDECODE);
+  memcpy(b.data + off, keep, 9);
+  assert_int_equal(px_sched_load(b.data, b.len, &r), 0);
+  px_sched_free(r);
+  px_buf_release(&b);
+  px_buf_release(&b2);
+  sim_free(&m);
+
+  /* whole faulty runs with providers that refuse every other lease, saved
+   * and restored at several points: the same effect stream */
+  int beh2[5] = {HONEST, BUSY, SLOW, BUSY, WRONG};
+  for (int pol = 0; pol < 2; pol++) {
+    sim_t x, y;
+    uint8_t p = pol ? PX_VERIFY_AUDIT : PX_VERIFY_REPLICATE;
+    uint32_t param = pol ? 3000 : 2;
+    sim_init(&x, p, param, beh2, 5, 17);
+    x.log = calloc(MAX_FX, sizeof *x.log);
+    sim_run(&x, 0);
+    check_common(&x);
+    int busy_offers = 0;
+    for (size_t i = 0; i < x.n_log; i++)
+      busy_offers += x.log[i].type == PX_SCHED_FX_ASSIGN &&
+                     prov_of(&x, x.log[i].provider) % 2 == 1;
+    assert_true(busy_offers > 2); /* the busy ones were offered work */
+    for (int at3 = 3; at3 <= 50; at3 += 7) {
+      sim_init(&y, p, param, beh2, 5, 17);
+      y.log = calloc(MAX_FX, sizeof *y.log);
+      sim_run(&y, at3);
+      check_common(&y);
+      assert_int_equal(x.n_log, y.n_log);
+      assert_memory_equal(x.log, y.log, x.n_log * sizeof *x.log);
+      sim_free(&y);
+    }
+    sim_free(&x);
+  }
+}
+
 int main(void) {
   if (px_crypto_init()) return 1;
   const struct CMUnitTest tests[] = {
@@ -561,6 +890,9 @@ int main(void) {
       cmocka_unit_test(test_deadline_refund),
       cmocka_unit_test(test_bad_events),
       cmocka_unit_test(test_stake_bound_matching),
+      cmocka_unit_test(test_busy_backoff),
+      cmocka_unit_test(test_audit_waits_for_busy_auditor),
+      cmocka_unit_test(test_save_restore_backoff),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
