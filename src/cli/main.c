@@ -39,6 +39,7 @@ static int usage(FILE *f) {
       "  keygen  [--home DIR | --out FILE]       make a key, print the node "
       "id\n"
       "  node    --home DIR [--OPTION VALUE...]  run a node (Ctrl-C stops it)\n"
+      "          [--http 127.0.0.1:PORT]         + the HTTP API (docs/api.md)\n"
       "  status  --home DIR [--json]             show a running node's peers\n"
       "  gossip  --home DIR [--topic N] TEXT     gossip TEXT to the network\n"
       "  request --home DIR --peer ID TEXT       echo request to a peer\n"
@@ -79,6 +80,10 @@ static int usage(FILE *f) {
       "  infer   --model FILE --input FILE [--trace] [--json]\n"
       "  generate --model stories.bin --tokenizer tokenizer.bin --prompt TEXT\n"
       "          [--steps N --temperature T --top-p P --seed S]\n"
+      "  serve   --model stories.bin [--tokenizer T] [--http 127.0.0.1:PORT]\n"
+      "          [--home DIR] [--name ID] [--max-streams N]  local "
+      "OpenAI-compatible API\n"
+      "  gateway key new --home DIR              an API key for the gateway\n"
       "  version                                 print the version\n"
       "\n"
       "OPTIONs are configuration keys (docs/config.md), e.g. --p2p.listen\n"
@@ -241,12 +246,14 @@ static int cmd_keygen(px_cli_args_t *a) {
 }
 
 static int cmd_node(px_cli_args_t *a) {
-  static const char *const ok[] = {"home", NULL};
+  static const char *const ok[] = {"home", "http", NULL};
   if (px_cli_check_opts(a, ok, 1)) return 2;
   const char *home = px_cli_home(a);
   if (!home) return 2;
   px_config_t flags;
   px_cli_config_flags(a, &flags);
+  const char *http = px_config_get(&a->opts, "http"); /* = --api.http */
+  if (http) px_config_set(&flags, "api.http", http, 1);
   px_node_t *n;
   char err[512];
   int rc = px_node_open(home, &flags, &n, err, sizeof err);
@@ -379,8 +386,9 @@ int main(int argc, char **argv) {
   }
   px_cli_args_t *a = px_calloc(1, sizeof *a);
   if (!a) return 1;
-  int sub = !strcmp(cmd, "devnet") || px_cli_chain_has_sub(cmd) ||
-            px_cli_market_has_sub(cmd) || px_cli_upow_has_sub(cmd);
+  int sub = !strcmp(cmd, "devnet") || !strcmp(cmd, "gateway") ||
+            px_cli_chain_has_sub(cmd) || px_cli_market_has_sub(cmd) ||
+            px_cli_upow_has_sub(cmd);
   if (px_cli_parse(argc - 2 - sub, argv + 2 + sub, a)) {
     px_free(a);
     return 2;
@@ -412,6 +420,10 @@ int main(int argc, char **argv) {
     rc = px_cli_infer(a);
   else if (!strcmp(cmd, "generate"))
     rc = px_cli_generate(a);
+  else if (!strcmp(cmd, "serve"))
+    rc = px_cli_serve(a);
+  else if (!strcmp(cmd, "gateway"))
+    rc = px_cli_gateway(argc > 2 ? argv[2] : "", a);
   else if (px_cli_is_upow_cmd(cmd))
     rc = px_cli_upow(cmd, sub && argc > 2 ? argv[2] : "", a);
   else if (px_cli_is_market_cmd(cmd))

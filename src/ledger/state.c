@@ -190,7 +190,10 @@ void px_ledger_params_default(px_ledger_params_t *p) {
   memset(p, 0, sizeof *p);
   p->fee_base = 100;
   p->fee_per_byte = 1;
-  p->max_tx_size = 4096;
+  /* 64 KiB: a JOB_COMMIT carries a full PX_MARKET_COMMIT_BATCH (256
+   * commitments, ~52 KB) and a JOB_SETTLE ~1,300 entries; at 4096 a
+   * JOB_COMMIT held 19 and a small-shard job needed a tx per 19 shards */
+  p->max_tx_size = 65536;
   p->max_block_txs = 10000;
   p->unbonding_blocks = 100;
   p->min_stake = 1000000;

@@ -27,6 +27,7 @@
 #include <sodium.h>
 #include <uv.h>
 
+#include "plexus/api.h"
 #include "plexus/crypto.h"
 #include "plexus/node.h"
 #include "plexus/p2p.h"
@@ -105,6 +106,7 @@ struct px_node {
   px_chain_t *chain;   /* when DIR/genesis.json exists (chain.c) */
   px_market_t *market; /* with the chain (market.c) */
   px_miner_t *miner;   /* with the chain (miner.c) */
+  px_api_t *api;       /* HTTP gateway when api.http is set (src/api) */
 };
 
 static void drain_effects(px_node_t *n);
@@ -721,6 +723,30 @@ static void ctl_command(ctl_t *x, char *line) {
   drain_effects(n);
 }
 
+/* The HTTP gateway's window on the node (px_api_config_t.command): the
+ * read-only and job control commands, answered on the loop thread with the
+ * same JSON the control socket gives. */
+static int api_command(px_node_t *n, const char *line, px_buf_t *out) {
+  char cmd[64];
+  const char *arg = strchr(line, ' ');
+  size_t cl = arg ? (size_t)(arg - line) : strlen(line);
+  if (cl >= sizeof cmd) return PX_ENOTFOUND;
+  memcpy(cmd, line, cl);
+  cmd[cl] = 0;
+  if (arg) arg++;
+  int handled = 1;
+  if (!strcmp(cmd, "status"))
+    status_json(n, out);
+  else if (!strcmp(cmd, "stop") || !strcmp(cmd, "tx") || !strcmp(cmd, "txs") ||
+           !strcmp(cmd, "mine") || !strcmp(cmd, "provide"))
+    handled = 0; /* not offered over HTTP */
+  else if (!(n->chain && px_chain_command(n->chain, cmd, arg, out)) &&
+           !(n->market && px_market_command(n->market, cmd, arg, out)) &&
+           !(n->miner && px_miner_command(n->miner, cmd, arg, out)))
+    handled = 0;
+  return handled ? 0 : PX_ENOTFOUND;
+}
+
 static void ctl_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   (void)suggested;
   ctl_t *x = h->data;
@@ -902,6 +928,7 @@ static void on_stop_timer(uv_timer_t *t) {
     conn_close(n->conns[i]);
   for (ctl_t *x = n->ctls; x; x = x->next)
     ctl_close(x);
+  px_api_stop(n->api);
   px_market_close(n->market);
   px_miner_close(n->miner);
   px_chain_close(n->chain);
@@ -919,6 +946,7 @@ static void begin_stop(px_node_t *n) {
   if (n->stopping) return;
   PX_LOGI(LOGMOD, "stopping: closing %zu connections",
           px_p2p_peer_count(n->p2p));
+  px_api_stop(n->api); /* its waiting requests get 503 within 100 ms */
   px_p2p_shutdown(n->p2p, uv_now(&n->loop));
   drain_effects(n);
   n->stopping = 1;
@@ -1088,6 +1116,12 @@ int px_node_open(const char *home, const px_config_t *flags, px_node_t **out,
                          .busy = n->market ? &n->market->shards_busy : NULL};
     if ((rc = px_miner_open(&mi, &n->miner, errmsg, errcap))) goto fail;
   }
+  const char *http = px_config_get(&n->cfg, "api.http");
+  if (http && *http) {
+    px_api_config_t ac = {
+        .listen = http, .home = home, .node = n, .command = api_command};
+    if ((rc = px_api_open(&ac, &n->api, errmsg, errcap))) goto fail;
+  }
   const char *boot = px_config_get_str(&n->cfg, "p2p.bootstrap", "");
   char list[PX_CONFIG_MAX_VALUE];
   snprintf(list, sizeof list, "%s", boot);
@@ -1185,6 +1219,12 @@ int px_node_run(px_node_t *n) {
     result = rc;
     goto stop_now;
   }
+  char aerr[256];
+  if (n->api && (rc = px_api_start(n->api, aerr, sizeof aerr))) {
+    PX_LOGE(LOGMOD, "%s", aerr);
+    result = rc;
+    goto stop_now;
+  }
   uv_timer_start(&n->tick, on_tick, 0, 50);
   uv_run(&n->loop, UV_RUN_DEFAULT);
   goto done;
@@ -1220,6 +1260,7 @@ void px_node_free(px_node_t *n) {
       c = next;
     }
   }
+  px_api_free(n->api);       /* joins its threads: before what they read */
   px_market_free(n->market); /* before the chain it reads */
   px_miner_free(n->miner);   /* likewise */
   px_chain_free(n->chain);   /* closes the WAL and the store */

@@ -88,6 +88,7 @@ typedef struct task {
   uint64_t model_size_hint; /* from the lease */
   task_state_t state;
   px_fetch_t *fetch;
+  uint64_t fetch_c0; /* first chunk of an input fetch */
   uint64_t first_sample;
   uint32_t n; /* samples */
   float *x;
@@ -115,6 +116,17 @@ typedef struct kept {
   uint64_t stamp;
 } kept_t;
 
+/* Verified input chunks kept after a fetch (loop thread only): the next
+ * shards of a job mostly start in the chunk the last one ended in, and
+ * with small shards many shards share one chunk, so a lease then needs
+ * no fetch at all (LRU, CHUNK_CACHE x PX_BLOB_CHUNK bytes at most). */
+#define CHUNK_CACHE 32
+typedef struct {
+  uint8_t root[PX_HASH_LEN];
+  uint64_t size, index, stamp;
+  uint8_t *data; /* px_blob_chunk_len(size, index) bytes; NULL: empty */
+} chunk_t;
+
 typedef struct {
   px_provider_t *p;
   uv_thread_t tid;
@@ -134,6 +146,8 @@ struct px_provider {
   kept_t *kept;
   size_t n_kept, kept_bytes;
   uint64_t stamp;
+  chunk_t chunks[CHUNK_CACHE];
+  uint64_t chunk_stamp, chunk_hits, chunk_fetched;
   /* threads */
   int started, stopping;
   uv_mutex_t mu;
@@ -541,15 +555,103 @@ static void drop(px_provider_t *p, task_t *t, uint8_t status, const char *why) {
   task_free(t);
 }
 
-static int start_input(px_provider_t *p, task_t *t, uint64_t now) {
+static chunk_t *chunk_get(px_provider_t *p, const px_job_spec_t *s,
+                          uint64_t index) {
+  for (int i = 0; i < CHUNK_CACHE; i++) {
+    chunk_t *c = &p->chunks[i];
+    if (c->data && c->index == index && c->size == s->input_size &&
+        !memcmp(c->root, s->input, PX_HASH_LEN)) {
+      c->stamp = ++p->chunk_stamp;
+      return c;
+    }
+  }
+  return NULL;
+}
+
+static void chunk_put(px_provider_t *p, const px_job_spec_t *s, uint64_t index,
+                      const uint8_t *data) {
+  if (chunk_get(p, s, index)) return;
+  chunk_t *v = &p->chunks[0];
+  for (int i = 1; i < CHUNK_CACHE && v->data; i++)
+    if (!p->chunks[i].data || p->chunks[i].stamp < v->stamp) v = &p->chunks[i];
+  size_t len = px_blob_chunk_len(s->input_size, index);
+  uint8_t *d = px_malloc(len);
+  if (!d) return;
+  memcpy(d, data, len);
+  px_free(v->data);
+  memcpy(v->root, s->input, PX_HASH_LEN);
+  v->size = s->input_size;
+  v->index = index;
+  v->data = d;
+  v->stamp = ++p->chunk_stamp;
+}
+
+/* The shard's samples as byte range [lo, hi) of the input blob and its
+ * chunks [c0, c1]. */
+static int input_range(const task_t *t, uint64_t *lo, uint64_t *hi,
+                       uint64_t *c0, uint64_t *c1) {
   const px_job_spec_t *s = &t->job.spec;
   uint64_t sb = s->input_size / s->n_samples;
-  uint64_t lo = t->first_sample * sb, hi = lo + (uint64_t)t->n * sb;
+  *lo = t->first_sample * sb, *hi = *lo + (uint64_t)t->n * sb;
   if (sb == 0 || sb % 4 || sb * s->n_samples != s->input_size ||
-      hi - lo > MAX_INPUT_BYTES)
+      *hi - *lo > MAX_INPUT_BYTES)
     return PX_EINVAL;
-  uint64_t c0 = lo / PX_BLOB_CHUNK, c1 = (hi - 1) / PX_BLOB_CHUNK;
+  *c0 = *lo / PX_BLOB_CHUNK, *c1 = (*hi - 1) / PX_BLOB_CHUNK;
+  return 0;
+}
+
+/* t->x from the cache and (if any) the finished fetch of chunks
+ * [t->fetch_c0, ...); the fetched chunks go into the cache. */
+static int assemble_input(px_provider_t *p, task_t *t) {
+  const px_job_spec_t *s = &t->job.spec;
+  uint64_t lo, hi, c0, c1;
+  if (input_range(t, &lo, &hi, &c0, &c1)) return PX_EINVAL;
+  size_t flen = 0;
+  const uint8_t *fd = t->fetch ? px_fetch_data(t->fetch, &flen) : NULL;
+  uint64_t fn = fd ? (flen + PX_BLOB_CHUNK - 1) / PX_BLOB_CHUNK : 0;
+  px_free(t->x);
+  t->x = px_malloc((size_t)(hi - lo));
+  if (!t->x) return PX_ENOMEM;
+  for (uint64_t c = c0; c <= c1; c++) {
+    uint64_t cs = c * PX_BLOB_CHUNK;
+    uint64_t a = PX_MAX(lo, cs), b = PX_MIN(hi, cs + PX_BLOB_CHUNK);
+    const uint8_t *src;
+    if (fd && c >= t->fetch_c0 && c < t->fetch_c0 + fn) {
+      src = fd + (c - t->fetch_c0) * PX_BLOB_CHUNK;
+    } else {
+      chunk_t *e = chunk_get(p, s, c);
+      if (!e) return PX_ENOENT;
+      src = e->data;
+    }
+    if (b - cs > px_blob_chunk_len(s->input_size, c)) return PX_EDECODE;
+    /* f32 LE, this host is little-endian */
+    memcpy((uint8_t *)t->x + (a - lo), src + (a - cs), (size_t)(b - a));
+  }
+  for (uint64_t k = 0; k < fn; k++)
+    chunk_put(p, s, t->fetch_c0 + k, fd + k * PX_BLOB_CHUNK);
+  return 0;
+}
+
+/* Fetch the input chunks of the shard that are not cached (the cached
+ * ones at either end of the range are skipped); 1 when every chunk is
+ * cached and t->x is ready. */
+static int start_input(px_provider_t *p, task_t *t, uint64_t now,
+                       int use_cache) {
+  const px_job_spec_t *s = &t->job.spec;
+  uint64_t lo, hi, c0, c1;
+  if (input_range(t, &lo, &hi, &c0, &c1)) return PX_EINVAL;
+  while (use_cache && c0 <= c1 && chunk_get(p, s, c0))
+    c0++;
+  while (use_cache && c1 >= c0 && c1 > 0 && chunk_get(p, s, c1))
+    c1--;
+  if (c0 > c1) {
+    p->chunk_hits++;
+    int rc = assemble_input(p, t);
+    return rc ? rc : 1;
+  }
   t->state = T_FETCH_INPUT;
+  t->fetch_c0 = c0;
+  p->chunk_fetched += c1 - c0 + 1;
   return px_fetch_new(p->m->env.p2p, t->requester, s->input, s->input_size, c0,
                       c1 - c0 + 1, FETCH_TIMEOUT_MS, now, &t->fetch);
 }
@@ -577,7 +679,12 @@ static void pump(px_provider_t *p) {
         px_blobstore_path(p->m->blobs, t->job.spec.model, t->model_path,
                           sizeof t->model_path);
         if (access(t->model_path, R_OK) == 0) {
-          int rc = start_input(p, t, now);
+          int rc = start_input(p, t, now, 1);
+          if (rc == 1) {
+            enqueue(p, t); /* every chunk was cached */
+            again = 1;
+            continue;
+          }
           if (rc) {
             drop(p, t, rc == PX_EINVAL ? PX_MKT_BAD_MODEL : PX_MKT_INTERNAL,
                  rc == PX_EINVAL
@@ -617,20 +724,20 @@ static void pump(px_provider_t *p) {
         t->state = T_NEW;
         again = 1;
       } else if (t->state == T_FETCH_INPUT && st == 1) {
-        size_t len;
-        const uint8_t *d = px_fetch_data(t->fetch, &len);
-        const px_job_spec_t *s = &t->job.spec;
-        uint64_t sb = s->input_size / s->n_samples;
-        uint64_t lo = t->first_sample * sb;
-        uint64_t off = lo - (lo / PX_BLOB_CHUNK) * PX_BLOB_CHUNK;
-        size_t need = (size_t)(t->n * sb);
-        t->x = off + need <= len ? px_malloc(need) : NULL;
-        if (!t->x) {
+        int rc = assemble_input(p, t);
+        if (rc == PX_ENOENT) {
+          /* a cached end chunk was evicted meanwhile: fetch it all */
+          px_fetch_free(t->fetch);
+          t->fetch = NULL;
+          rc = start_input(p, t, now, 0);
+          again = 1;
+          if (!rc) continue;
+        }
+        if (rc) {
           drop(p, t, PX_MKT_INTERNAL, "cannot hold the shard's input");
           again = 1;
           break;
         }
-        memcpy(t->x, d + off, need); /* f32 LE, this host is little-endian */
         px_fetch_free(t->fetch);
         t->fetch = NULL;
         enqueue(p, t);
@@ -1124,7 +1231,8 @@ void px_prov_status_json(px_provider_t *p, px_buf_t *out) {
       "{\"active\":%s,\"price\":%llu,\"slots\":%u,\"threads\":%u,"
       "\"fault\":\"%s\",\"leases\":%u,\"busy\":%d,\"kept\":%zu,"
       "\"accepted\":%llu,\"refused\":%llu,\"done\":%llu,"
-      "\"failed\":%llu,\"dropped\":%llu}",
+      "\"failed\":%llu,\"dropped\":%llu,\"input_cache_hits\":%llu,"
+      "\"input_chunks_fetched\":%llu}",
       p->active ? "true" : "false",
       (unsigned long long)(p->active ? p->rec.reg.price : 0),
       p->active ? p->rec.reg.slots : 0, p->threads, k_fault_names[p->fault],
@@ -1132,7 +1240,8 @@ void px_prov_status_json(px_provider_t *p, px_buf_t *out) {
       (unsigned long long)p->leases_accepted,
       (unsigned long long)p->leases_refused, (unsigned long long)p->shards_done,
       (unsigned long long)p->shards_failed,
-      (unsigned long long)p->leases_dropped);
+      (unsigned long long)p->leases_dropped, (unsigned long long)p->chunk_hits,
+      (unsigned long long)p->chunk_fetched);
 }
 
 /* ---- lifecycle ------------------------------------------------------------
@@ -1202,6 +1311,8 @@ void px_prov_free(px_provider_t *p) {
   }
   while (p->kept)
     kept_remove(p, p->kept);
+  for (int i = 0; i < CHUNK_CACHE; i++)
+    px_free(p->chunks[i].data);
   px_free(p->workers);
   uv_cond_destroy(&p->cv);
   uv_mutex_destroy(&p->mu);

@@ -26,6 +26,7 @@
  * batch of effects, together with this file's record of the job, both
  * atomically; a restart resumes every job under HOME/jobs.
  */
+#define _GNU_SOURCE /* syncfs */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -426,21 +427,47 @@ static void remove_res_files(rj_job_t *j, uint32_t shard);
 static void res_name(uint32_t shard, const uint8_t out[PX_HASH_LEN], char *name,
                      size_t cap);
 
+/* tmp + rename without fsync: flush_pending makes a whole batch durable
+ * with one syncfs instead of two fsyncs per file. */
+static int write_unsynced(const char *path, const void *p, size_t n) {
+  char tmp[4600];
+  int k = snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  if (k < 0 || (size_t)k >= sizeof tmp) return PX_ETOOBIG;
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return px_err_from_errno(errno);
+  ssize_t w = write(fd, p, n);
+  int rc = w == (ssize_t)n ? 0 : w < 0 ? px_err_from_errno(errno) : PX_EIO;
+  if (close(fd) && !rc) rc = px_err_from_errno(errno);
+  if (!rc && rename(tmp, path)) rc = px_err_from_errno(errno);
+  if (rc) unlink(tmp);
+  return rc;
+}
+
 static int flush_pending(rj_job_t *j) {
   if (!j->n_pend) return 0;
   char dir[4400];
   int rc = job_path(j, "res", dir, sizeof dir);
   if (!rc) rc = px_mkdir_p(dir, 0700);
-  size_t i = 0;
+  size_t i = 0, written = 0;
   for (; i < j->n_pend && !rc; i++) {
     struct rj_res *pr = &j->pend[i];
     if (j->accepted[pr->shard] != 1 && j->accepted[pr->shard] != 2) {
-      char name[64];
+      char name[64], path[4500];
       res_name(pr->shard, pr->output, name, sizeof name);
-      rc = write_file(j, name, pr->data, pr->len);
+      rc = job_path(j, name, path, sizeof path);
+      if (!rc) rc = write_unsynced(path, pr->data, pr->len);
       if (rc) break;
+      written++;
     }
     px_free(pr->data);
+  }
+  /* one syncfs makes every file (data and rename) durable before the
+   * state that may refer to them is written */
+  if (written) {
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int src = dfd < 0 || syncfs(dfd) ? px_err_from_errno(errno) : 0;
+    if (dfd >= 0) close(dfd);
+    if (!rc) rc = src;
   }
   /* keep what could not be written for the next try */
   memmove(j->pend, j->pend + i, (j->n_pend - i) * sizeof *j->pend);
@@ -469,12 +496,11 @@ static int save_job(rj_job_t *j) {
     return rc;
   }
   j->dirty = 0;
-  /* accepted shards are durable in result.f32 now: drop their res files */
+  /* accepted shards are durable in result.f32 now: drop their res files
+   * (one pass over res/ for all of them, not one per shard) */
+  remove_res_files(j, UINT32_MAX);
   for (uint32_t i = 0; i < j->n_shards; i++)
-    if (j->accepted[i] == 1) {
-      remove_res_files(j, i);
-      j->accepted[i] = 2;
-    }
+    if (j->accepted[i] == 1) j->accepted[i] = 2;
   return 0;
 }
 
@@ -826,6 +852,8 @@ static void on_accept(rj_job_t *j, const px_sched_fx_t *fx) {
   PX_LOGI(LOGMOD, "job %.16s: shard %u accepted (%s)", j->hex, fx->shard, hp);
 }
 
+/* The res files of `shard`, or with UINT32_MAX of every shard whose
+ * accepted[] is 1 (accepted since the last save). */
 static void remove_res_files(rj_job_t *j, uint32_t shard) {
   char dir[4400];
   if (job_path(j, "res", dir, sizeof dir)) return;
@@ -835,7 +863,15 @@ static void remove_res_files(rj_job_t *j, uint32_t shard) {
   int pl = snprintf(pre, sizeof pre, "%u-", shard);
   struct dirent *e;
   while ((e = readdir(d))) {
-    if (strncmp(e->d_name, pre, (size_t)pl)) continue;
+    if (shard == UINT32_MAX) {
+      char *end;
+      unsigned long k = strtoul(e->d_name, &end, 10);
+      if (end == e->d_name || *end != '-' || k >= j->n_shards ||
+          j->accepted[k] != 1)
+        continue;
+    } else if (strncmp(e->d_name, pre, (size_t)pl)) {
+      continue;
+    }
     char p[4700];
     snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
     unlink(p);
@@ -933,14 +969,24 @@ static void perform(px_requester_t *r, rj_job_t *j, const px_sched_fx_t *fx) {
     j->slashed = st.slashed; /* distinct providers */
     break;
   }
-  case PX_SCHED_FX_SETTLE:
+  case PX_SCHED_FX_SETTLE: {
+    px_sched_stats_t st;
+    px_sched_stats(j->sched, &st);
     j->phase = RJ_SETTLING;
     j->paid_total = fx->amount;
     j->refund = fx->refund;
-    px_req_event(j, "all shards done: paying %llu, refund %llu",
-                 (unsigned long long)fx->amount,
-                 (unsigned long long)fx->refund);
+    if (st.accepted == st.shards)
+      px_req_event(j, "all shards done: paying %llu, refund %llu",
+                   (unsigned long long)fx->amount,
+                   (unsigned long long)fx->refund);
+    else
+      px_req_event(j,
+                   "deadline reached with %u of %u shards accepted "
+                   "(incomplete): paying %llu, refund %llu",
+                   st.accepted, st.shards, (unsigned long long)fx->amount,
+                   (unsigned long long)fx->refund);
     break;
+  }
   }
   j->dirty = 1;
 }
@@ -1508,6 +1554,7 @@ void px_req_on_block(px_requester_t *r, const px_ledger_state_t *s,
   uint64_t h = b->header.height;
   r->height = h;
   for (rj_job_t *j = r->jobs; j; j = j->next) {
+    uint8_t phase0 = j->phase;
     px_job_rec_t jrec;
     if (j->phase == RJ_SUBMITTED && px_market_job(s, j->id, &jrec)) {
       /* not open: did our JOB_OPEN fail in this block? */
@@ -1578,13 +1625,28 @@ void px_req_on_block(px_requester_t *r, const px_ledger_state_t *s,
         j->paid_total = rec.paid;
         j->refund = rec.refunded;
         result_sync(j);
-        px_req_event(j, "settled at height %llu: paid %llu, refund %llu",
-                     (unsigned long long)h, (unsigned long long)rec.paid,
-                     (unsigned long long)rec.refunded);
+        uint32_t acc = 0;
+        for (uint32_t i = 0; i < j->n_shards; i++)
+          acc += j->accepted[i] != 0;
+        if (acc == j->n_shards)
+          px_req_event(j, "settled at height %llu: paid %llu, refund %llu",
+                       (unsigned long long)h, (unsigned long long)rec.paid,
+                       (unsigned long long)rec.refunded);
+        else
+          px_req_event(j,
+                       "expired at height %llu, incomplete (%u of %u shards "
+                       "accepted): paid %llu, refund %llu",
+                       (unsigned long long)h, acc, j->n_shards,
+                       (unsigned long long)rec.paid,
+                       (unsigned long long)rec.refunded);
       }
     }
     if (j->phase == RJ_RUNNING) send_leases(r, j);
-    if (j->dirty) save_job(j);
+    /* A save costs several fsyncs on the loop thread; within a phase the
+     * tick saves a dirty job every FLUSH_MS, so a block saves only when it
+     * changed the phase (blocks come every ~100 ms: saving on each one
+     * kept the loop, and with it the leases, waiting on the disk). */
+    if (j->dirty && j->phase != phase0) save_job(j);
   }
 }
 
@@ -1605,9 +1667,21 @@ void px_req_tick(px_requester_t *r, uint64_t now_ms) {
         if (holds) provider_gone(r, j, p->pk, "disconnected");
       }
   }
+  const px_ledger_state_t *s = px_chain_state(r->m->env.chain);
+  /* Commitments go to chain at once when no JOB_COMMIT of the job waits
+   * for inclusion; otherwise they gather until the next block (on_block),
+   * so batches grow with the load and an idle job waits for no timer. */
+  for (rj_job_t *j = r->jobs; j && s; j = j->next) {
+    if (j->phase != RJ_RUNNING || !j->sched) continue;
+    int pending = 0, in_flight = 0;
+    for (size_t i = 0; i < j->n_cm && !in_flight; i++) {
+      pending |= j->cm[i].st == RC_PENDING;
+      in_flight |= j->cm[i].st == RC_SUBMITTED;
+    }
+    if (pending && !in_flight) submit_commits(r, j, s);
+  }
   if (now - r->last_tick < FLUSH_MS) return;
   r->last_tick = now;
-  const px_ledger_state_t *s = px_chain_state(r->m->env.chain);
   for (rj_job_t *j = r->jobs; j; j = j->next) {
     if (j->phase == RJ_RUNNING || j->phase == RJ_SETTLING) do_rechecks(r, j, 1);
     if (j->phase != RJ_RUNNING || !j->sched) {
@@ -1627,6 +1701,16 @@ void px_req_tick(px_requester_t *r, uint64_t now_ms) {
 
 /* ---- commands ----------------------------------------------------------- */
 
+static uint32_t count_accepted(const rj_job_t *j) {
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < j->n_shards; i++)
+    n += j->accepted[i] != 0;
+  return n;
+}
+
+/* "settled" only when every shard was accepted; a job closed at its
+ * deadline with shards missing is "expired" (paid for what was accepted,
+ * the rest refunded; job_result refuses it as incomplete). */
 static const char *phase_name(const rj_job_t *j) {
   switch (j->phase) {
   case RJ_SUBMITTED:
@@ -1636,7 +1720,7 @@ static const char *phase_name(const rj_job_t *j) {
   case RJ_SETTLING:
     return "settling";
   case RJ_SETTLED:
-    return "settled";
+    return count_accepted(j) == j->n_shards ? "settled" : "expired";
   default:
     return "failed";
   }

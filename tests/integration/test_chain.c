@@ -302,10 +302,10 @@ static void test_bad_txs_rejected(void **state) {
   assert_non_null(r);
   assert_non_null(strstr(r, "PX_EDECODE"));
   free(r);
-  /* Over-size: above the chain's max_tx_size (4096) and the hard cap. */
+  /* Over-size: above the chain's max_tx_size (65536). */
   uint8_t *big = calloc(1, 70000);
   memcpy(big, tx.data, tx.len);
-  expect_rejected(0, big, 5000, "PX_ETOOBIG");
+  expect_rejected(0, big, 66000, "PX_ETOOBIG");
   expect_rejected(0, big, 70000, "PX_ETOOBIG");
   free(big);
   /* Nothing changed, and the bad-signature tx is unknown everywhere. */

@@ -154,7 +154,10 @@ static void net_down(net_t *n) {
   h_runl(&r, 30000, "devnet", "down", "--home", n->home, NULL);
   h_result_free(&r);
   kill_all(n);
-  h_rmrf(n->home);
+  if (getenv("PX_TEST_KEEP")) /* debugging: keep the nodes' logs */
+    fprintf(stderr, "kept %s\n", n->home);
+  else
+    h_rmrf(n->home);
   free(n->home);
   n->home = NULL;
 }
@@ -739,10 +742,28 @@ static void test_replicate_faults(void **state) {
     assert_int_equal(provider_rec(&g_net, 1, g_net.id[i], &before[i]), 0);
     assert_true(before[i].found);
   }
+  /* node4 (honest) also mines uPoW while idle (issue 6): the shards it
+   * takes must pre-empt the miner, within the miner's stated bound (one
+   * window of work between polls, well under the node's 50 ms tick). */
+  rc = h_runl(&r, 30000, "mine", "--home", g_net.dir[4], NULL);
+  if (rc) print_message("mine: %d\n%s\n%s\n", rc, r.out, r.err);
+  assert_int_equal(rc, 0);
+  h_result_free(&r);
   job_t j;
   submit(&g_net, &j, "repl", 400, 4, "replicate:2", 17);
   wait_settled(&g_net, &j);
   assert_int_equal(wrong_shards(&g_net, &j), 0);
+  rc = h_runl(&r, 30000, "upow", "status", "--home", g_net.dir[4], "--json",
+              NULL);
+  assert_int_equal(rc, 0);
+  long long pre = h_json_int(r.out, "preemptions", -1);
+  long long gap = h_json_int(r.out, "poll_gap_max_us", -1);
+  print_message("miner on node4: %lld pre-emptions by shards, max %lld us of "
+                "mining between polls\n",
+                pre, gap);
+  assert_true(pre >= 1);
+  assert_true(gap >= 0 && gap < 50000);
+  h_result_free(&r);
   char *s = job_status(&g_net, &j);
   print_message("replicate:2 job: %s\n", s ? s : "");
   free(s);
