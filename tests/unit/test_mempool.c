@@ -64,9 +64,11 @@ static void test_mempool_admission(void **state) {
   assert_int_equal(px_mempool_add(&mp, s, t0.data, t0.len - 3, 1, NULL) < 0, 1);
   px_buf_init(&big, 0);
   assert_int_equal(px_buf_append(&big, t0.data, t0.len), 0);
-  assert_int_equal(px_buf_reserve(&big, 8000), 0);
-  memset(big.data + big.len, 0, 5000);
-  big.len += 5000;
+  /* trailing bytes past the size limit: refused for size first */
+  size_t pad = px_ledger_params(s)->max_tx_size + 1;
+  assert_int_equal(px_buf_reserve(&big, pad), 0);
+  memset(big.data + big.len, 0, pad);
+  big.len += pad;
   assert_int_equal(px_mempool_add(&mp, s, big.data, big.len, 1, NULL),
                    PX_ETOOBIG);
   /* Bounds: the pool holds 3; the 4th is refused as full. */
