@@ -282,6 +282,16 @@ int px_idx_parse(const void *data, size_t len, size_t max_bytes, px_idx_t *out);
 int px_idx_load(const char *path, size_t max_bytes, px_idx_t *out);
 void px_idx_release(px_idx_t *x);
 
+/* Model input samples from a file, as `plexus infer` and job submission
+ * read them: an IDX image file (gzip or not; magic 00 00 08 nd, or 1f 8b)
+ * of u8 pixels, scaled x = p / 255 as in training, otherwise raw
+ * little-endian f32 already scaled: a whole number of `sample_floats`-float
+ * samples, all finite.  *x is heap (px_free), *n the sample count.  On error
+ * err gets a one-line reason naming the file; PX_EDECODE for a bad file,
+ * the file's read error, PX_ENOMEM. */
+int px_input_load(const char *path, size_t sample_floats, float **x, size_t *n,
+                  char *err, size_t errcap);
+
 #define PX_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
 
 typedef struct {

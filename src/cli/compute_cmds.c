@@ -435,72 +435,12 @@ done:
 /* ---- infer ----------------------------------------------------------------
  */
 
-/* Input file: an IDX image file (gzip or not; magic 00 00 08 nd, or
- * 1f 8b) of [n][h][w] or [h][w] u8 pixels (scaled by 1/255 as in
- * training), otherwise raw little-endian f32 already scaled, a whole number
- * of samples. */
+/* The input file (px_input_load); errors to stderr.  0 or -1. */
 int px_cli_read_input(const char *path, size_t in, float **x, size_t *n) {
-  uint8_t *buf;
-  size_t len;
-  int rc = px_file_read_all(path, (size_t)1 << 30, &buf, &len);
-  if (rc) {
-    fprintf(stderr, "plexus: cannot read --input %s: %s\n", path,
-            px_strerror(rc));
-    return -1;
-  }
-  int idx = len >= 4 && ((buf[0] == 0x1f && buf[1] == 0x8b) ||
-                         (buf[0] == 0 && buf[1] == 0 && buf[2] == 8 &&
-                          buf[3] >= 1 && buf[3] <= 4));
-  *x = NULL;
-  if (idx) {
-    px_idx_t im;
-    rc = px_idx_parse(buf, len, 0, &im);
-    if (rc) {
-      fprintf(stderr, "plexus: --input %s: bad IDX file: %s\n", path,
-              px_strerror(rc));
-    } else if (!im.n || im.n % in) {
-      fprintf(stderr,
-              "plexus: --input %s: %zu pixels is not a whole number of %zu-"
-              "pixel images\n",
-              path, im.n, in);
-      rc = PX_EDECODE;
-    } else {
-      *n = im.n / in;
-      *x = px_malloc(im.n * sizeof(float));
-      if (*x)
-        px_net_pixels_to_input(im.data, im.n, *x);
-      else
-        rc = PX_ENOMEM;
-    }
-    px_idx_release(&im);
-  } else if (!len || len % (in * 4)) {
-    fprintf(stderr,
-            "plexus: --input %s: %zu bytes is neither an IDX file nor raw "
-            "f32 samples of %zu floats (%zu bytes each)\n",
-            path, len, in, in * 4);
-    rc = PX_EDECODE;
-  } else {
-    *n = len / (in * 4);
-    *x = px_malloc(len);
-    if (*x)
-      memcpy(*x, buf, len);
-    else
-      rc = PX_ENOMEM;
-    for (size_t i = 0; !rc && i < len / 4; i++)
-      if (!isfinite((*x)[i])) {
-        fprintf(stderr, "plexus: --input %s: value %zu is not finite\n", path,
-                i);
-        rc = PX_EDECODE;
-      }
-  }
-  px_free(buf);
-  if (rc) {
-    px_free(*x);
-    *x = NULL;
-    if (rc == PX_ENOMEM) fprintf(stderr, "plexus: out of memory\n");
-    return -1;
-  }
-  return 0;
+  char err[512];
+  int rc = px_input_load(path, in, x, n, err, sizeof err);
+  if (rc) fprintf(stderr, "plexus: --input %s\n", err);
+  return rc ? -1 : 0;
 }
 
 int px_cli_infer(px_cli_args_t *a) {

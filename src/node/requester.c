@@ -630,69 +630,6 @@ int px_req_load_data(px_requester_t *r, rj_job_t *j) {
   return 0;
 }
 
-/* IDX images (u8 pixels -> x / 255) or raw f32 samples, as `plexus infer`
- * reads them (src/cli/compute_cmds.c). */
-static int read_input(const char *path, size_t in, float **x, size_t *n,
-                      char *err, size_t cap) {
-  uint8_t *buf;
-  size_t len;
-  *x = NULL;
-  int rc = px_file_read_all(path, (size_t)1 << 30, &buf, &len);
-  if (rc) {
-    snprintf(err, cap, "cannot read input %s: %s", path, px_strerror(rc));
-    return rc;
-  }
-  int idx = len >= 4 && ((buf[0] == 0x1f && buf[1] == 0x8b) ||
-                         (buf[0] == 0 && buf[1] == 0 && buf[2] == 8 &&
-                          buf[3] >= 1 && buf[3] <= 4));
-  if (idx) {
-    px_idx_t im;
-    rc = px_idx_parse(buf, len, 0, &im);
-    if (rc) {
-      snprintf(err, cap, "input %s: bad IDX file: %s", path, px_strerror(rc));
-    } else if (!im.n || im.n % in) {
-      snprintf(err, cap,
-               "input %s: %zu pixels is not a whole number of %zu-pixel "
-               "samples of the model",
-               path, im.n, in);
-      rc = PX_EINVAL;
-    } else {
-      *n = im.n / in;
-      *x = px_malloc(im.n * sizeof(float));
-      if (*x)
-        px_net_pixels_to_input(im.data, im.n, *x);
-      else
-        rc = PX_ENOMEM;
-    }
-    px_idx_release(&im);
-  } else if (!len || len % (in * 4)) {
-    snprintf(err, cap,
-             "input %s: %zu bytes is neither an IDX file nor raw f32 samples "
-             "of %zu floats (%zu bytes each) as the model expects",
-             path, len, in, in * 4);
-    rc = PX_EINVAL;
-  } else {
-    *n = len / (in * 4);
-    *x = px_malloc(len);
-    if (*x)
-      memcpy(*x, buf, len);
-    else
-      rc = PX_ENOMEM;
-    for (size_t i = 0; !rc && i < len / 4; i++)
-      if (!isfinite((*x)[i])) {
-        snprintf(err, cap, "input %s: value %zu is not finite", path, i);
-        rc = PX_EINVAL;
-      }
-  }
-  px_free(buf);
-  if (rc) {
-    if (rc == PX_ENOMEM) snprintf(err, cap, "out of memory");
-    px_free(*x);
-    *x = NULL;
-  }
-  return rc;
-}
-
 /* ---- p2p ---------------------------------------------------------------- */
 
 /* Ask the p2p core to reach a provider at its registered address. */
@@ -1840,8 +1777,8 @@ static void cmd_submit(px_requester_t *r, const char *arg, px_buf_t *out) {
     goto done;
   }
   size_t in = px_net_input_size(net), n = 0, model_len = 0;
-  if ((rc = read_input(input, in, &x, &n, err, sizeof err))) {
-    reply_err(out, rc, "%s", err);
+  if ((rc = px_input_load(input, in, &x, &n, err, sizeof err))) {
+    reply_err(out, rc, "input %s", err);
     goto done;
   }
   if (n > PX_MARKET_MAX_SAMPLES) {
