@@ -148,8 +148,9 @@ typedef struct {
 
 extern const px_contract_t px_contract_token;
 extern const px_contract_t px_contract_staking;
-extern const px_contract_t px_contract_upow;   /* upow.c */
-extern const px_contract_t px_contract_market; /* market.c */
+extern const px_contract_t px_contract_upow;    /* upow.c */
+extern const px_contract_t px_contract_market;  /* market.c */
+extern const px_contract_t px_contract_session; /* session.c */
 /* NULL if no contract has this id. */
 const px_contract_t *ledger_contract(uint8_t id);
 size_t ledger_n_contracts(void);
@@ -195,6 +196,11 @@ int staking_register(px_ledger_state_t *s, const uint8_t pk[PX_PK_LEN],
  * open job record 03 'J' id; 0 for any other key), for px_ledger_supply. */
 int market_job_escrow_held(const uint8_t *key, size_t klen, const uint8_t *val,
                            size_t vlen, uint64_t *held);
+
+/* Session (session.c): deposit - claimed of an open channel record (05 'C'
+ * id; 0 for any other key), for px_ledger_supply. */
+int session_channel_held(const uint8_t *key, size_t klen, const uint8_t *val,
+                         size_t vlen, uint64_t *held);
 
 /* Jail pk for good: active = 0 in its validator record (if registered). */
 int staking_jail(px_ledger_state_t *s, const uint8_t pk[PX_PK_LEN]);

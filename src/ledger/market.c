@@ -194,12 +194,11 @@ static int take_stake(px_ledger_state_t *s, const uint8_t pk[PX_PK_LEN],
   return want ? staking_record_put(s, pk, &sr) : 0;
 }
 
-int market_slash(px_ledger_ctx_t *ctx, px_job_rec_t *j, uint32_t shard,
-                 const uint8_t pk[PX_PK_LEN], const uint8_t *winner,
-                 uint64_t *amount) {
+int market_slash_stake(px_ledger_ctx_t *ctx, const uint8_t pk[PX_PK_LEN],
+                       const uint8_t *winner, const uint8_t *requester,
+                       uint64_t *amount) {
   px_ledger_state_t *s = ctx->s;
   *amount = 0;
-  if (slashed(s, j->id, shard, pk)) return PX_EDUP;
   uint64_t amt, burn, win, req;
   int rc = take_stake(s, pk, &amt);
   if (rc) return rc;
@@ -208,8 +207,9 @@ int market_slash(px_ledger_ctx_t *ctx, px_job_rec_t *j, uint32_t shard,
                                 PX_MARKET_SLASH_REQUESTER_BPS};
   if ((rc = px_slash_split(amt, &sp, &burn, &win, &req))) return PX_EIO;
   if (!winner) burn += win, win = 0; /* parts of amt: no overflow */
+  if (!requester) burn += req, req = 0;
   if (win && (rc = token_credit(s, winner, win))) return rc;
-  if (req && (rc = token_credit(s, j->spec.requester, req))) return rc;
+  if (req && (rc = token_credit(s, requester, req))) return rc;
   if (burn) {
     ledger_supply_t sup;
     if ((rc = ledger_supply_get(s, &sup))) return rc;
@@ -222,10 +222,26 @@ int market_slash(px_ledger_ctx_t *ctx, px_job_rec_t *j, uint32_t shard,
     pr.disputes_lost++;
     if (u64_add(pr.slashed_total, amt, &pr.slashed_total))
       pr.slashed_total = UINT64_MAX;
-    rc = provider_put(ctx, &pr);
+    /* the provider record is the market's, whoever slashes */
+    px_ledger_ctx_t mctx = *ctx;
+    mctx.ns = PX_CONTRACT_MARKET;
+    rc = provider_put(&mctx, &pr);
   } else if (rc == PX_ENOTFOUND) {
     rc = 0;
   }
+  if (rc) return rc;
+  *amount = amt;
+  return 0;
+}
+
+int market_slash(px_ledger_ctx_t *ctx, px_job_rec_t *j, uint32_t shard,
+                 const uint8_t pk[PX_PK_LEN], const uint8_t *winner,
+                 uint64_t *amount) {
+  px_ledger_state_t *s = ctx->s;
+  *amount = 0;
+  if (slashed(s, j->id, shard, pk)) return PX_EDUP;
+  uint64_t amt;
+  int rc = market_slash_stake(ctx, pk, winner, j->spec.requester, &amt);
   if (rc) return rc;
   px_commit_rec_t cr;
   rc = market_commit_get(s, j->id, shard, pk, &cr);

@@ -52,6 +52,16 @@ int market_commit_get(const px_ledger_state_t *s,
                       const uint8_t pk[PX_PK_LEN], px_commit_rec_t *r);
 int market_commit_put(px_ledger_ctx_t *ctx, const px_commit_rec_t *r);
 
+/* The money and reputation part of a slash, shared with the session
+ * contract (src/ledger/session.c): take PX_MARKET_SLASH_BPS of pk's stake +
+ * unbonding, split it burn / winner / requester (a NULL winner's or
+ * requester's part is burned), count disputes_lost and slashed_total in
+ * pk's provider record (if any; written in the market namespace whatever
+ * ctx->ns is).  No marker: the caller keeps its own once-only record.
+ * *amount gets the slashed total. */
+int market_slash_stake(px_ledger_ctx_t *ctx, const uint8_t pk[PX_PK_LEN],
+                       const uint8_t *winner, const uint8_t *requester,
+                       uint64_t *amount);
 /* Slash `pk` for an offence in job j, shard: PX_MARKET_SLASH_BPS of its
  * stake + unbonding (stake first, then unbonding entries newest first),
  * split burn / winner / requester.  winner NULL: the winner's part is

@@ -34,6 +34,7 @@
 #include "plexus/crypto.h"
 #include "plexus/ledger.h"
 #include "plexus/market_chain.h"
+#include "plexus/session_chain.h"
 #include "plexus/upow_chain.h"
 
 #include "ledger/ledger_internal.h"
@@ -431,6 +432,13 @@ static int supply_visit(void *ud, const uint8_t *key, size_t klen,
   if (klen == 2 && key[0] == PX_CONTRACT_UPOW && key[1] == 'D') {
     if (vlen != 8) return acc->err = PX_EIO;
     return acc->err = u64_add(acc->sum, px_get_u64le(val), &acc->sum);
+  }
+  if (key[0] == PX_CONTRACT_SESSION) { /* open channels' deposit - claimed */
+    uint64_t held;
+    int erc = session_channel_held(key, klen, val, vlen, &held);
+    if (!erc) erc = u64_add(acc->sum, held, &acc->sum);
+    if (erc) acc->err = erc;
+    return erc;
   }
   if (klen != 2 + PX_PK_LEN) return 0;
   if (key[0] == PX_CONTRACT_MARKET) { /* open escrow held by job records */

@@ -115,10 +115,8 @@ const px_contract_t px_contract_token = {
 /* ---- registry ------------------------------------------------------------ */
 
 static const px_contract_t *const k_contracts[] = {
-    &px_contract_token,
-    &px_contract_staking,
-    &px_contract_upow,
-    &px_contract_market,
+    &px_contract_token,  &px_contract_staking, &px_contract_upow,
+    &px_contract_market, &px_contract_session,
 };
 
 const px_contract_t *ledger_contract(uint8_t id) {

@@ -23,7 +23,8 @@
  * its contract's stateless check, so a decoded tx is always executable (it
  * may still fail on state).  Admission then applies the per-type limit,
  * px_ledger_tx_size_limit: params.max_tx_size for every tx but a market
- * DISPUTE, which may reach PX_MARKET_DISPUTE_TX_MAX.
+ * DISPUTE, which may reach PX_MARKET_DISPUTE_TX_MAX, and a SESSION_DISPUTE
+ * (PX_SESSION_DISPUTE_TX_MAX).
  */
 #include <string.h>
 
@@ -31,6 +32,7 @@
 #include "plexus/crypto.h"
 #include "plexus/ledger.h"
 #include "plexus/market_chain.h"
+#include "plexus/session_chain.h"
 #include "plexus/upow_chain.h"
 
 #include "ledger/ledger_internal.h"
@@ -198,6 +200,7 @@ int payload_validator(const px_tx_t *tx, char moniker[PX_LEDGER_MONIKER_MAX],
 
 uint32_t px_ledger_tx_size_limit(const px_ledger_params_t *p, uint16_t type) {
   if (type == PX_TX_DISPUTE) return PX_MARKET_DISPUTE_TX_MAX;
+  if (type == PX_TX_SESSION_DISPUTE) return PX_SESSION_DISPUTE_TX_MAX;
   return p ? p->max_tx_size : 0;
 }
 
@@ -229,6 +232,14 @@ const char *px_tx_type_name(uint16_t type) {
     return "dispute";
   case PX_TX_JOB_SETTLE:
     return "job_settle";
+  case PX_TX_CHANNEL_OPEN:
+    return "channel_open";
+  case PX_TX_CHANNEL_CLAIM:
+    return "channel_claim";
+  case PX_TX_CHANNEL_CLOSE:
+    return "channel_close";
+  case PX_TX_SESSION_DISPUTE:
+    return "session_dispute";
   default:
     return "unknown";
   }
