@@ -10,15 +10,10 @@
  * streams may wait).  A request's callback returning non-zero (client gone,
  * stop string seen, max_tokens) ends its generation at once.
  *
- * Chat template.  llama2.c checkpoints carry no chat template, so the
- * default is plain text, one line per message, then the assistant's turn:
- *
- *   {role}: {content}\n   ...for each message...
- *   assistant:
- *
- * A file MODEL.json beside the checkpoint may override it with
- * {"chat_template": {"prefix": "...", "message": "..{role}..{content}..",
- * "suffix": "..."}} (all three optional strings).
+ * Chat template (template.c, shared with the network backend): the default
+ * unless a file MODEL.json beside the checkpoint holds {"chat_template":
+ * {"prefix": "...", "message": "..{role}..{content}..", "suffix": "..."}}
+ * (all three optional strings).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -39,7 +34,7 @@ typedef struct {
   px_tokenizer_t *tok;
   px_compute_t *c;
   char name[256];
-  char *tpl_prefix, *tpl_message, *tpl_suffix; /* heap */
+  px_api_template_t tpl;
 } local_t;
 
 static size_t l_n_models(void *ud) {
@@ -52,35 +47,9 @@ static const char *l_model_name(void *ud, size_t i) {
   return i == 0 ? l->name : NULL;
 }
 
-/* Append tpl with {role} and {content} substituted. */
-static int expand(px_buf_t *out, const char *tpl, const char *role,
-                  const char *content) {
-  int rc = 0;
-  for (const char *p = tpl; *p && !rc;) {
-    if (!strncmp(p, "{role}", 6)) {
-      rc = px_buf_append(out, role, strlen(role));
-      p += 6;
-    } else if (!strncmp(p, "{content}", 9)) {
-      rc = px_buf_append(out, content, strlen(content));
-      p += 9;
-    } else {
-      rc = px_buf_append(out, p, 1);
-      p++;
-    }
-  }
-  return rc;
-}
-
 static int l_render(void *ud, const px_api_request_t *req, px_buf_t *out) {
   local_t *l = ud;
-  if (req->kind == PX_API_COMPLETION)
-    return px_buf_append(out, req->prompt, strlen(req->prompt));
-  int rc = px_buf_append(out, l->tpl_prefix, strlen(l->tpl_prefix));
-  for (size_t i = 0; i < req->n_messages && !rc; i++)
-    rc = expand(out, l->tpl_message, req->messages[i].role,
-                req->messages[i].content);
-  if (!rc) rc = px_buf_append(out, l->tpl_suffix, strlen(l->tpl_suffix));
-  return rc;
+  return px_api_template_render(&l->tpl, req, out);
 }
 
 typedef struct {
@@ -96,9 +65,7 @@ static int on_token(void *ud, int prev, int token) {
   const char *s;
   size_t len;
   int stop = 0;
-  if (px_tokenizer_decode(g->l->tok, prev, token, &s, &len) == 0 &&
-      !(len == 1 && (unsigned char)s[0] < 0x20 && s[0] != '\n' &&
-        s[0] != '\t')) /* llama2.c safe_printf */
+  if (px_api_token_text(g->l->tok, prev, token, &s, &len))
     stop = g->cb(g->cbud, s, len);
   if (stop) g->stopped = 1;
   return stop || g->n_gen >= g->max_tokens;
@@ -143,59 +110,27 @@ static int l_generate(void *ud, const char *model, const char *prompt,
   return rc;
 }
 
-static char *dup_str(const char *s) {
-  size_t n = strlen(s);
-  char *d = px_malloc(n + 1);
-  if (d) memcpy(d, s, n + 1);
-  return d;
-}
-
 /* MODEL.json's chat_template, if any. */
 static int load_template(local_t *l, const char *model_path, char *errmsg,
                          size_t errcap) {
   char path[1200];
   snprintf(path, sizeof path, "%s.json", model_path);
-  const char *prefix = "", *message = "{role}: {content}\n",
-             *suffix = "assistant:";
   uint8_t *p = NULL;
   size_t n = 0;
-  px_arena_t arena;
-  px_arena_init(&arena, 4096, 1 << 20);
   int rc = px_file_read_all(path, 1 << 20, &p, &n);
   if (rc == 0) {
-    px_json_t *root;
-    const px_json_t *t = NULL;
-    rc = px_json_parse(&arena, p, n, NULL, &root, NULL);
-    if (!rc) {
-      int r2 = px_json_get_object(root, "chat_template", &t);
-      if (r2 == PX_ENOTFOUND)
-        t = NULL;
-      else if (r2)
-        rc = r2;
-    }
-    if (!rc && t &&
-        (px_json_get_str(t, "prefix", &prefix) == PX_EDECODE ||
-         px_json_get_str(t, "message", &message) == PX_EDECODE ||
-         px_json_get_str(t, "suffix", &suffix) == PX_EDECODE))
-      rc = PX_EDECODE;
+    rc = px_api_template_parse(&l->tpl, p, n);
     if (rc)
       snprintf(errmsg, errcap,
                "%s: chat_template must be an object of strings prefix, "
                "message, suffix (%s)",
                path, px_strerror(rc));
   } else if (rc == PX_ENOENT) {
-    rc = 0;
+    rc = px_api_template_parse(&l->tpl, NULL, 0);
   } else {
     snprintf(errmsg, errcap, "cannot read %s: %s", path, px_strerror(rc));
   }
-  if (!rc) {
-    l->tpl_prefix = dup_str(prefix);
-    l->tpl_message = dup_str(message);
-    l->tpl_suffix = dup_str(suffix);
-    if (!l->tpl_prefix || !l->tpl_message || !l->tpl_suffix) rc = PX_ENOMEM;
-  }
   px_free(p);
-  px_arena_release(&arena);
   return rc;
 }
 
@@ -257,9 +192,7 @@ void px_api_local_free(px_api_backend_t *b) {
   px_llama_free(l->m);
   px_tokenizer_free(l->tok);
   px_compute_free(l->c);
-  px_free(l->tpl_prefix);
-  px_free(l->tpl_message);
-  px_free(l->tpl_suffix);
+  px_api_template_release(&l->tpl);
   pthread_mutex_destroy(&l->mu);
   px_free(l);
 }

@@ -57,6 +57,8 @@ int px_cli_generate(px_cli_args_t *a);
  * gateway key new. */
 int px_cli_serve(px_cli_args_t *a);
 int px_cli_gateway(const char *sub, px_cli_args_t *a);
+/* Model registry commands (model_cmds.c): model add|list. */
+int px_cli_model(const char *sub, px_cli_args_t *a);
 
 /* uPoW exports (upow_cmds.c): detection and scoring, used by `plexus eval`. */
 int px_cli_upow_is_export(const char *model);

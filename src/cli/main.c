@@ -84,6 +84,9 @@ static int usage(FILE *f) {
       "          [--home DIR] [--name ID] [--max-streams N]  local "
       "OpenAI-compatible API\n"
       "  gateway key new --home DIR              an API key for the gateway\n"
+      "  model   add --home DIR --name ID --model M.bin --tokenizer T.bin\n"
+      "          [--template F.json]             a model the gateway serves\n"
+      "  model   list --home DIR [--json]        the registered models\n"
       "  version                                 print the version\n"
       "\n"
       "OPTIONs are configuration keys (docs/config.md), e.g. --p2p.listen\n"
@@ -387,8 +390,8 @@ int main(int argc, char **argv) {
   px_cli_args_t *a = px_calloc(1, sizeof *a);
   if (!a) return 1;
   int sub = !strcmp(cmd, "devnet") || !strcmp(cmd, "gateway") ||
-            px_cli_chain_has_sub(cmd) || px_cli_market_has_sub(cmd) ||
-            px_cli_upow_has_sub(cmd);
+            !strcmp(cmd, "model") || px_cli_chain_has_sub(cmd) ||
+            px_cli_market_has_sub(cmd) || px_cli_upow_has_sub(cmd);
   if (px_cli_parse(argc - 2 - sub, argv + 2 + sub, a)) {
     px_free(a);
     return 2;
@@ -424,6 +427,8 @@ int main(int argc, char **argv) {
     rc = px_cli_serve(a);
   else if (!strcmp(cmd, "gateway"))
     rc = px_cli_gateway(argc > 2 ? argv[2] : "", a);
+  else if (!strcmp(cmd, "model"))
+    rc = px_cli_model(argc > 2 ? argv[2] : "", a);
   else if (px_cli_is_upow_cmd(cmd))
     rc = px_cli_upow(cmd, sub && argc > 2 ? argv[2] : "", a);
   else if (px_cli_is_market_cmd(cmd))

@@ -6,10 +6,13 @@
  *   p2p request   CHUNK -> blob store (any node serves the blobs it holds);
  *                 LEASE, CHALLENGE, REVEAL, CANCEL -> provider role
  *   p2p response  provider (its chunk fetches), then requester
- *   DIRECT        topic PX_MKT_TOPIC_RESULT -> requester
+ *   DIRECT        topic PX_MKT_TOPIC_RESULT -> requester;
+ *                 PX_SES_TOPIC_TOKENS/DONE -> gateway (session_gateway.c)
+ *   p2p request   OPEN, CANCEL, RECEIPT (methods 25-27) -> session
+ *                 provider (session_provider.c)
  *   peer, tick, committed block -> both roles
  *   commands      provide, providers -> provider; job_* -> requester;
- *                 market -> the status object
+ *                 sessions -> session provider; market -> the status object
  *
  * Market transactions are signed with the node key; px_market_submit takes
  * the nonce from the chain (account nonce + this sender's queued txs, so
@@ -18,7 +21,9 @@
  * Options (the node's config; an unknown market.* key is an error):
  *   market.threads  worker threads of the provider role (1..64, default 1)
  *   market.fault    TEST ONLY misbehaviour of the provider role:
- *                   none|wrong|perturb|lazy|slow|vanish|equivocate
+ *                   none|wrong|perturb|lazy|slow|vanish|equivocate|stall
+ *                   (perturb, vanish and stall also act on sessions:
+ *                   node/session_provider.c)
  */
 #include <stdio.h>
 #include <string.h>
@@ -27,6 +32,7 @@
 
 #include "plexus/codec.h"
 #include "node/market_rt.h"
+#include "node/session_rt.h"
 #include "base/px_internal.h"
 
 #define LOGMOD "market"
@@ -37,7 +43,7 @@ static const char *const k_known[] = {
 };
 
 static const char *const k_faults[] = {
-    "none", "wrong", "perturb", "lazy", "slow", "vanish", "equivocate",
+    "none", "wrong", "perturb", "lazy", "slow", "vanish", "equivocate", "stall",
 };
 
 static int check_config(const px_config_t *cfg, char *errmsg, size_t errcap) {
@@ -67,7 +73,7 @@ static int check_config(const px_config_t *cfg, char *errmsg, size_t errcap) {
   if (!ok) {
     snprintf(errmsg, errcap,
              "config: market.fault must be one of none, wrong, perturb, lazy, "
-             "slow, vanish, equivocate (TEST ONLY)");
+             "slow, vanish, equivocate, stall (TEST ONLY)");
     return PX_ECONFIG;
   }
   return 0;
@@ -100,6 +106,11 @@ int px_market_open(const px_market_env_t *env, px_market_t **out, char *errmsg,
              px_strerror(rc));
     goto fail;
   }
+  if ((rc = px_sesprov_open(m, &m->sesprov))) {
+    snprintf(errmsg, errcap, "market: cannot start the session provider: %s",
+             px_strerror(rc));
+    goto fail;
+  }
   if ((rc = px_req_open(m, &m->req))) {
     snprintf(errmsg, errcap, "market: cannot resume the requester's jobs: %s",
              px_strerror(rc));
@@ -119,6 +130,7 @@ int px_market_start(px_market_t *m) {
 
 void px_market_close(px_market_t *m) {
   if (!m) return;
+  px_sesprov_close(m->sesprov); /* sessions stop at their next token */
   px_prov_close(m->prov);
   px_req_close(m->req);
 }
@@ -126,6 +138,8 @@ void px_market_close(px_market_t *m) {
 void px_market_free(px_market_t *m) {
   if (!m) return;
   px_req_free(m->req);
+  px_prov_close(m->prov); /* workers joined before sessions are freed */
+  px_sesprov_free(m->sesprov);
   px_prov_free(m->prov);
   px_blobstore_free(m->blobs);
   sodium_memzero(&m->key, sizeof m->key);
@@ -160,17 +174,44 @@ int px_market_on_request(px_market_t *m, const px_p2p_fx_t *fx) {
     serve_chunk(m, fx);
     return 1;
   }
+  if (fx->method == PX_SES_METHOD_OPEN || fx->method == PX_SES_METHOD_CANCEL ||
+      fx->method == PX_SES_METHOD_RECEIPT)
+    return px_sesprov_on_request(m->sesprov, fx) == 1;
   return px_prov_on_request(m->prov, fx) == 1;
 }
 
 int px_market_on_response(px_market_t *m, const px_p2p_fx_t *fx) {
   if (!m) return 0;
   if (px_prov_on_response(m->prov, fx) == 1) return 1;
+  if (px_sesprov_on_response(m->sesprov, fx) == 1) return 1;
+  if (m->sesgw && px_sesgw_on_response(m, fx) == 1) return 1;
   return m->req && px_req_on_response(m->req, fx) == 1;
 }
 
+/* Session messages to the gateway side (session_gateway.c); malformed
+ * ones are dropped here. */
+static void session_direct(px_market_t *m, const px_p2p_fx_t *fx) {
+  if (!m->sesgw) return;
+  if (fx->topic == PX_SES_TOPIC_TOKENS) {
+    px_ses_tokens_t *t = px_malloc(sizeof *t);
+    if (t && px_ses_tokens_decode(fx->data.data, fx->data.len, t) == 0)
+      px_sesgw_on_tokens(m, fx->node_pk, t);
+    px_free(t);
+  } else {
+    px_ses_done_t *d = px_malloc(sizeof *d);
+    if (d && px_ses_done_decode(fx->data.data, fx->data.len, d) == 0)
+      px_sesgw_on_done(m, fx->node_pk, d);
+    px_free(d);
+  }
+}
+
 int px_market_on_direct(px_market_t *m, const px_p2p_fx_t *fx) {
-  if (!m || fx->topic != PX_MKT_TOPIC_RESULT) return 0;
+  if (!m) return 0;
+  if (fx->topic == PX_SES_TOPIC_TOKENS || fx->topic == PX_SES_TOPIC_DONE) {
+    session_direct(m, fx);
+    return 1;
+  }
+  if (fx->topic != PX_MKT_TOPIC_RESULT) return 0;
   if (m->req) px_req_on_direct(m->req, fx);
   return 1; /* our topic, even with no requester to take it */
 }
@@ -178,12 +219,14 @@ int px_market_on_direct(px_market_t *m, const px_p2p_fx_t *fx) {
 void px_market_on_peer(px_market_t *m, const px_p2p_fx_t *fx) {
   if (!m) return;
   px_prov_on_peer(m->prov, fx);
+  px_sesprov_on_peer(m->sesprov, fx);
   if (m->req) px_req_on_peer(m->req, fx);
 }
 
 void px_market_tick(px_market_t *m, uint64_t now_ms) {
   if (!m) return;
   px_prov_tick(m->prov, now_ms);
+  px_sesprov_tick(m->sesprov, now_ms);
   if (m->req) px_req_tick(m->req, now_ms);
 }
 
@@ -191,6 +234,7 @@ void px_market_on_block(px_market_t *m, const px_ledger_state_t *s,
                         const px_block_t *b, const px_tx_result_t *res) {
   if (!m) return;
   px_prov_on_block(m->prov, s, b, res);
+  px_sesprov_on_block(m->sesprov, s, b, res);
   if (m->req) px_req_on_block(m->req, s, b, res);
 }
 
@@ -204,6 +248,7 @@ int px_market_command(px_market_t *m, const char *cmd, const char *arg,
     return 1;
   }
   if (px_prov_command(m->prov, cmd, arg, out) == 1) return 1;
+  if (px_sesprov_command(m->sesprov, cmd, arg, out) == 1) return 1;
   return m->req && px_req_command(m->req, cmd, arg, out) == 1;
 }
 
@@ -215,6 +260,8 @@ void px_market_status_json(px_market_t *m, px_buf_t *out) {
   px_buf_printf(
       out, "{\"shards_busy\":%d,\"provider\":", atomic_load(&m->shards_busy));
   px_prov_status_json(m->prov, out);
+  px_buf_printf(out, ",\"sessions\":");
+  px_sesprov_status_json(m->sesprov, out);
   px_buf_printf(out, ",\"requester\":");
   if (m->req)
     px_req_status_json(m->req, out);

@@ -247,6 +247,10 @@ typedef struct px_market {
   px_blobstore_t *blobs;
   px_provider_t *prov;
   px_requester_t *req;
+  /* Inference sessions (node/session_rt.h): provider side (market.c opens
+   * it) and gateway side (set by session_gateway.c; NULL when none). */
+  struct px_sesprov *sesprov;
+  struct px_sesgw *sesgw;
   /* Shards accepted and not yet finished by this node's provider role.
    * Written by the provider; read by anyone, from any thread (the miner
    * yields its cores while it is non-zero). */
@@ -270,8 +274,8 @@ void px_market_tick(px_market_t *m, uint64_t now_ms);
 void px_market_on_block(px_market_t *m, const px_ledger_state_t *s,
                         const px_block_t *b, const px_tx_result_t *res);
 /* Control commands: provide, providers, job_submit, job_status,
- * job_result, job_list, market.  1 when cmd is a market command (one JSON
- * object appended to out). */
+ * job_result, job_list, sessions, market.  1 when cmd is a market command (one
+ * JSON object appended to out). */
 int px_market_command(px_market_t *m, const char *cmd, const char *arg,
                       px_buf_t *out);
 void px_market_status_json(px_market_t *m, px_buf_t *out);
@@ -296,6 +300,27 @@ void px_prov_tick(px_provider_t *p, uint64_t now_ms);
 int px_prov_command(px_provider_t *p, const char *cmd, const char *arg,
                     px_buf_t *out);
 void px_prov_status_json(px_provider_t *p, px_buf_t *out);
+
+/* Other modules' work on the provider role's slots and worker threads
+ * (inference sessions, node/session_rt.h).  px_prov_is_active: 1 while
+ * this node is an active registered provider (*price = its price per work
+ * unit; price may be NULL).  px_prov_slot_take holds one of the
+ * registered `slots` (shared with leases; PX_ESTATE when inactive,
+ * PX_EBUSY when all are taken) until px_prov_slot_give; a held slot
+ * counts in m->shards_busy.  px_prov_run queues j (the caller owns it and
+ * keeps it alive until done runs): a worker calls j->run(j, its compute
+ * context), then the loop thread calls j->done(j).  Jobs run before
+ * queued shards.  After px_prov_close nothing runs and done is not called
+ * (the owner frees its jobs). */
+typedef struct px_prov_job {
+  struct px_prov_job *next_; /* internal */
+  void (*run)(struct px_prov_job *j, px_compute_t *c);
+  void (*done)(struct px_prov_job *j);
+} px_prov_job_t;
+int px_prov_is_active(const px_provider_t *p, uint64_t *price);
+int px_prov_slot_take(px_provider_t *p);
+void px_prov_slot_give(px_provider_t *p);
+int px_prov_run(px_provider_t *p, px_prov_job_t *j);
 
 int px_req_open(px_market_t *m, px_requester_t **out); /* resumes jobs */
 void px_req_close(px_requester_t *r);

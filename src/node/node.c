@@ -33,6 +33,7 @@
 #include "plexus/p2p.h"
 #include "node/chain.h"
 #include "node/market_rt.h"
+#include "node/session_rt.h"
 #include "node/miner.h"
 #include "base/px_internal.h"
 
@@ -656,6 +657,10 @@ static void status_json(px_node_t *n, px_buf_t *b) {
     px_buf_printf(b, ",\"upow\":");
     px_miner_status_json(n->miner, b);
   }
+  if (n->market && n->market->sesgw) {
+    px_buf_printf(b, ",\"gateway\":");
+    px_sesgw_status_json(n->market->sesgw, b);
+  }
   px_buf_printf(b, "}");
 }
 
@@ -892,6 +897,7 @@ static void on_tick(uv_timer_t *t) {
   px_p2p_tick(n->p2p, uv_now(&n->loop));
   if (n->chain) px_chain_tick(n->chain, uv_now(&n->loop));
   if (n->market) px_market_tick(n->market, uv_now(&n->loop));
+  if (n->market) px_sesgw_tick(n->market->sesgw, uv_now(&n->loop));
   if (n->miner) px_miner_tick(n->miner, uv_now(&n->loop));
   drain_effects(n);
 }
@@ -905,6 +911,7 @@ static void chain_on_block(void *ud, const px_ledger_state_t *s,
                            const px_block_t *b, const px_tx_result_t *res) {
   px_node_t *n = ud;
   if (n->market && !n->stopping) px_market_on_block(n->market, s, b, res);
+  if (n->market && !n->stopping) px_sesgw_on_block(n->market->sesgw, s, b, res);
   if (n->miner && !n->stopping) px_miner_on_block(n->miner, s, b, res);
 }
 
@@ -946,6 +953,7 @@ static void begin_stop(px_node_t *n) {
   if (n->stopping) return;
   PX_LOGI(LOGMOD, "stopping: closing %zu connections",
           px_p2p_peer_count(n->p2p));
+  if (n->market) px_sesgw_close(n->market->sesgw); /* wakes its waiters */
   px_api_stop(n->api); /* its waiting requests get 503 within 100 ms */
   px_p2p_shutdown(n->p2p, uv_now(&n->loop));
   drain_effects(n);
@@ -1120,6 +1128,46 @@ int px_node_open(const char *home, const px_config_t *flags, px_node_t **out,
   if (http && *http) {
     px_api_config_t ac = {
         .listen = http, .home = home, .node = n, .command = api_command};
+    /* quotas of keys whose line sets none (docs/api.md "Quotas") */
+    if (px_config_get_u64(&n->cfg, "api.key_rpm", 0, &ac.key_quota.rpm) ||
+        px_config_get_u64(&n->cfg, "api.key_tokens_per_day", 0,
+                          &ac.key_quota.tokens_per_day) ||
+        ac.key_quota.rpm > PX_API_QUOTA_MAX ||
+        ac.key_quota.tokens_per_day > PX_API_QUOTA_MAX) {
+      snprintf(errmsg, errcap,
+               "config: api.key_rpm and api.key_tokens_per_day must be whole "
+               "numbers from 0 (unlimited) to %llu",
+               (unsigned long long)PX_API_QUOTA_MAX);
+      rc = PX_ECONFIG;
+      goto fail;
+    }
+    uint64_t max_streams = 8;
+    if (px_config_get_u64(&n->cfg, "api.max_streams", 8, &max_streams) ||
+        max_streams < 1 || max_streams > 4096) {
+      snprintf(errmsg, errcap,
+               "config: api.max_streams must be a whole number from 1 to "
+               "4096");
+      rc = PX_ECONFIG;
+      goto fail;
+    }
+    ac.max_streams = (unsigned)max_streams;
+    /* Models registered in HOME/models.json: serve them over the network
+     * (inference sessions on market providers, session_gateway.c). */
+    path_join(path, sizeof path, home, "models.json");
+    if (access(path, F_OK) == 0) {
+      px_sesgw_t *gw;
+      if (!n->market) {
+        snprintf(errmsg, errcap,
+                 "%s lists models, but network inference needs a chain: "
+                 "this home has no genesis.json",
+                 path);
+        rc = PX_ECONFIG;
+        goto fail;
+      }
+      if ((rc = px_sesgw_open(n->market, n, &n->cfg, &gw, errmsg, errcap)))
+        goto fail;
+      ac.backend = px_sesgw_backend(gw);
+    }
     if ((rc = px_api_open(&ac, &n->api, errmsg, errcap))) goto fail;
   }
   const char *boot = px_config_get_str(&n->cfg, "p2p.bootstrap", "");
@@ -1260,7 +1308,8 @@ void px_node_free(px_node_t *n) {
       c = next;
     }
   }
-  px_api_free(n->api);       /* joins its threads: before what they read */
+  px_api_free(n->api); /* joins its threads: before what they read */
+  if (n->market) px_sesgw_free(n->market->sesgw); /* the API's backend */
   px_market_free(n->market); /* before the chain it reads */
   px_miner_free(n->miner);   /* likewise */
   px_chain_free(n->chain);   /* closes the WAL and the store */

@@ -27,7 +27,10 @@
  * (both under one mutex), then wake the loop with a uv_async.  Workers and
  * the async handle start with the first accepted lease (the loop is
  * running then) and stop in px_prov_close.  m->shards_busy counts accepted,
- * unfinished leases.
+ * unfinished leases and the slots other modules hold.  Inference sessions
+ * (session_provider.c) share the registered slots (px_prov_slot_take) and
+ * the workers: px_prov_run queues a px_prov_job_t, taken before shards
+ * (its steps are short), finished through the same async handle.
  *
  * market.fault (TEST ONLY, docs/market.md) makes this provider misbehave on
  * purpose so the integration tests can watch audits, disputes and slashing
@@ -63,10 +66,12 @@ typedef enum {
   FAULT_SLOW,
   FAULT_VANISH,
   FAULT_EQUIVOCATE,
+  FAULT_STALL, /* sessions only (session_provider.c); shards run normally */
 } fault_t;
 
-static const char *const k_fault_names[] = {
-    "none", "wrong", "perturb", "lazy", "slow", "vanish", "equivocate"};
+static const char *const k_fault_names[] = {"none",       "wrong", "perturb",
+                                            "lazy",       "slow",  "vanish",
+                                            "equivocate", "stall"};
 
 typedef enum {
   T_NEW = 0,
@@ -153,6 +158,9 @@ struct px_provider {
   uv_mutex_t mu;
   uv_cond_t cv;
   task_t *runq, *runq_tail, *doneq;
+  /* other modules' work (px_prov_run): FIFO run queue, done list */
+  px_prov_job_t *jobq, *jobq_tail, *jobdone;
+  uint32_t ext_slots; /* slots held through px_prov_slot_take */
   uv_async_t async;
   worker_t *workers;
   /* counters */
@@ -421,9 +429,21 @@ static void worker_main(void *arg) {
   px_provider_t *p = w->p;
   uv_mutex_lock(&p->mu);
   for (;;) {
-    while (!p->stopping && !p->runq)
+    while (!p->stopping && !p->runq && !p->jobq)
       uv_cond_wait(&p->cv, &p->mu);
     if (p->stopping) break;
+    if (p->jobq) { /* short steps (sessions) go before shards */
+      px_prov_job_t *j = p->jobq;
+      p->jobq = j->next_;
+      if (!p->jobq) p->jobq_tail = NULL;
+      uv_mutex_unlock(&p->mu);
+      j->run(j, w->c);
+      uv_mutex_lock(&p->mu);
+      j->next_ = p->jobdone;
+      p->jobdone = j;
+      uv_async_send(&p->async);
+      continue;
+    }
     task_t *t = p->runq;
     p->runq = t->run_next;
     if (!p->runq) p->runq_tail = NULL;
@@ -526,7 +546,21 @@ static void on_done(uv_async_t *a) {
   uv_mutex_lock(&p->mu);
   task_t *d = p->doneq;
   p->doneq = NULL;
+  px_prov_job_t *jd = p->jobdone, *jr = NULL;
+  p->jobdone = NULL;
   uv_mutex_unlock(&p->mu);
+  while (jd) { /* back to submission order */
+    px_prov_job_t *next = jd->next_;
+    jd->next_ = jr;
+    jr = jd;
+    jd = next;
+  }
+  while (jr) {
+    px_prov_job_t *next = jr->next_;
+    jr->next_ = NULL;
+    if (!p->stopping) jr->done(jr);
+    jr = next;
+  }
   while (d) {
     task_t *next = d->run_next;
     if (!p->stopping) finish(p, d);
@@ -828,7 +862,7 @@ static void on_lease(px_provider_t *p, const px_p2p_fx_t *fx) {
                 "price ceiling %llu is below price %llu",
                 (unsigned long long)job->spec.price_ceiling,
                 (unsigned long long)p->rec.reg.price);
-  } else if (p->n_tasks >= p->rec.reg.slots) {
+  } else if (p->n_tasks + p->ext_slots >= p->rec.reg.slots) {
     lease_reply(p, fx, &l, PX_MKT_BUSY, "all %u slots are taken",
                 p->rec.reg.slots);
   } else if ((rc = start_workers(p))) {
@@ -997,6 +1031,45 @@ void px_prov_on_block(px_provider_t *p, const px_ledger_state_t *s,
       kept_remove(p, k);
   }
   px_free(job);
+}
+
+/* ---- shared with other modules (sessions) ------------------------------- */
+
+int px_prov_is_active(const px_provider_t *p, uint64_t *price) {
+  if (!p || !p->active) return 0;
+  if (price) *price = p->rec.reg.price;
+  return 1;
+}
+
+int px_prov_slot_take(px_provider_t *p) {
+  if (!p || !p->active || p->stopping) return PX_ESTATE;
+  if (p->n_tasks + p->ext_slots >= p->rec.reg.slots) return PX_EBUSY;
+  p->ext_slots++;
+  atomic_fetch_add(&p->m->shards_busy, 1);
+  return 0;
+}
+
+void px_prov_slot_give(px_provider_t *p) {
+  if (!p || p->ext_slots == 0) return;
+  p->ext_slots--;
+  atomic_fetch_sub(&p->m->shards_busy, 1);
+}
+
+int px_prov_run(px_provider_t *p, px_prov_job_t *j) {
+  if (!p || !j || !j->run || !j->done) return PX_EINVAL;
+  if (p->stopping) return PX_ESTATE;
+  int rc = start_workers(p);
+  if (rc) return rc;
+  j->next_ = NULL;
+  uv_mutex_lock(&p->mu);
+  if (p->jobq_tail)
+    p->jobq_tail->next_ = j;
+  else
+    p->jobq = j;
+  p->jobq_tail = j;
+  uv_cond_signal(&p->cv);
+  uv_mutex_unlock(&p->mu);
+  return 0;
 }
 
 /* ---- commands ------------------------------------------------------------ */
