@@ -34,6 +34,7 @@
 
 #include "plexus/base.h"
 #include "plexus/json.h"
+#include "plexus/model_io.h"
 #include "plexus/node.h"
 
 #ifdef __cplusplus
@@ -96,7 +97,8 @@ int px_api_query_u64(const char *query, const char *key, uint64_t max,
 /* ---- API keys (keys.c) --------------------------------------------------- */
 
 /* HOME/gateway.keys, one key per line: "BLAKE2B256(key) WALLET_PK created_ms"
- * in hex (the key itself is never stored).  Make a new key for the wallet
+ * in hex, then the key's quota options if any (below; the key itself is
+ * never stored).  Make a new key for the wallet
  * wallet_pk, append it atomically (file mode 0600), and return the key
  * text in key_out (PX_API_KEY_LEN + 1 bytes). */
 int px_api_key_new(const char *home, const uint8_t wallet_pk[32],
@@ -106,12 +108,54 @@ typedef struct px_api_keys px_api_keys_t;
 /* Load HOME/gateway.keys (PX_ENOENT if there is none; PX_EDECODE for a
  * malformed line). */
 int px_api_keys_load(const char *home, px_api_keys_t **out);
+/* The same from the file's bytes (fuzzed: tests/fuzz/fuzz_api_keys.c). */
+int px_api_keys_parse(const void *data, size_t n, px_api_keys_t **out);
 void px_api_keys_free(px_api_keys_t *k); /* NULL ok */
 size_t px_api_keys_count(const px_api_keys_t *k);
 /* 0 and the key's wallet if `key` (exactly as sent) is known, PX_EAUTH
  * otherwise.  Constant-time in the key bytes. */
 int px_api_keys_check(const px_api_keys_t *k, const char *key, size_t len,
                       uint8_t wallet_pk[32]);
+/* The same, also giving the key's index (for the quota functions). */
+int px_api_keys_find(const px_api_keys_t *k, const char *key, size_t len,
+                     uint8_t wallet_pk[32], size_t *index);
+
+/* ---- per-key quotas (keys.c, docs/api.md "Quotas") ------------------------
+ * A key line may carry its own limits ("... CREATED_MS rpm=N tpd=T", each
+ * optional; lines without them take the server's defaults,
+ * px_api_config_t.key_quota).  0 means unlimited.  Counters live in memory
+ * in the loaded px_api_keys_t (thread-safe: one mutex); a restart forgets
+ * them.  Requests per minute is a token bucket (a burst of rpm, then one
+ * per 60/rpm s); tokens per day counts prompt + completion tokens per UTC
+ * day, charged when a request ends. */
+#define PX_API_QUOTA_UNSET UINT64_MAX     /* in a key: use the default */
+#define PX_API_QUOTA_MAX 1000000000000ull /* largest value stored */
+typedef struct {
+  uint64_t rpm;            /* requests per minute; 0: unlimited */
+  uint64_t tokens_per_day; /* prompt + completion tokens; 0: unlimited */
+} px_api_quota_t;
+
+/* px_api_key_new with the key's own quota (NULL or UNSET fields: the
+ * server's default); PX_ERANGE for a value over PX_API_QUOTA_MAX. */
+int px_api_key_new_quota(const char *home, const uint8_t wallet_pk[32],
+                         const px_api_quota_t *quota,
+                         char key_out[PX_API_KEY_LEN + 1]);
+/* The key's effective quota: its own values, else defaults' (NULL: none). */
+int px_api_keys_quota(const px_api_keys_t *k, size_t index,
+                      const px_api_quota_t *defaults, px_api_quota_t *out);
+/* Admit one request of key `index` at wall time now_ms: 0 (one request
+ * taken from its bucket), PX_ELIMIT when today's tokens are spent, PX_ERATE
+ * when its requests per minute are; then *retry_after_s says when to retry
+ * (the next UTC day, or when the bucket holds one request again). */
+int px_api_keys_admit(px_api_keys_t *k, size_t index,
+                      const px_api_quota_t *defaults, uint64_t now_ms,
+                      uint64_t *retry_after_s);
+/* Count `tokens` against the key's budget for now_ms's UTC day. */
+void px_api_keys_charge(px_api_keys_t *k, size_t index, uint64_t tokens,
+                        uint64_t now_ms);
+/* Tokens charged to the key on now_ms's UTC day. */
+uint64_t px_api_keys_tokens_used(px_api_keys_t *k, size_t index,
+                                 uint64_t now_ms);
 
 /* ---- inference backends -------------------------------------------------- */
 
@@ -152,6 +196,35 @@ int px_api_local_open(const char *model_path, const char *tokenizer_path,
                       size_t errcap);
 void px_api_local_free(px_api_backend_t *b); /* NULL ok */
 
+/* ---- shared by the backends (template.c) ----------------------------------
+ * The chat template (docs/api.md "Chat template") and the text of a
+ * generated token, one copy for the local and the network backend so both
+ * render the same prompt and emit the same text. */
+#define PX_API_TPL_MESSAGE "{role}: {content}\n"
+#define PX_API_TPL_SUFFIX "assistant:"
+typedef struct {
+  char *prefix, *message, *suffix; /* heap */
+} px_api_template_t;
+/* NULL strings take the defaults ("", PX_API_TPL_MESSAGE,
+ * PX_API_TPL_SUFFIX).  Replaces t's strings (t zeroed or set). */
+int px_api_template_set(px_api_template_t *t, const char *prefix,
+                        const char *message, const char *suffix);
+/* From a document {"chat_template":{"prefix","message","suffix"}} (each
+ * optional; no chat_template: the default).  json NULL: the default.
+ * PX_EDECODE not JSON / not strings, PX_EINVAL an unknown member. */
+int px_api_template_parse(px_api_template_t *t, const void *json, size_t n);
+int px_api_template_from_json(px_api_template_t *t, const px_json_t *obj);
+/* Write {"prefix","message","suffix"} (w->err). */
+int px_api_template_write(const px_api_template_t *t, px_json_writer_t *w);
+void px_api_template_release(px_api_template_t *t); /* zeroed ok */
+/* COMPLETION: the prompt; CHAT: prefix, message per message, suffix. */
+int px_api_template_render(const px_api_template_t *t,
+                           const px_api_request_t *req, px_buf_t *out);
+/* 1 and the text of `token` following `prev` (llama2.c decode(), a lone
+ * control byte dropped as its safe_printf does), or 0: nothing to emit. */
+int px_api_token_text(const px_tokenizer_t *tok, int prev, int token,
+                      const char **s, size_t *len);
+
 /* ---- the server ---------------------------------------------------------- */
 
 typedef struct {
@@ -163,6 +236,8 @@ typedef struct {
   unsigned idle_timeout_s;   /* connection idle timeout; default 30 */
   uint64_t call_timeout_ms;  /* wait for the node loop; default 10000 */
   px_api_backend_t *backend; /* inference role, or NULL */
+  /* Quotas for keys whose line sets none (zero: unlimited). */
+  px_api_quota_t key_quota;
   /* node role, or NULL: command(n, line, out) runs one control command
    * line ("status", "block 5", ...) on the loop thread, appending its JSON
    * reply to out; PX_ENOTFOUND if the command is unknown. */

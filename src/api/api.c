@@ -31,6 +31,7 @@
 #include "plexus/api.h"
 #include "plexus/json.h"
 #include "api/api_internal.h"
+#include "api/static.h"
 #include "base/px_internal.h"
 
 static const double k_bucket_s[N_BUCKETS] = {
@@ -75,13 +76,15 @@ static const char *error_type(unsigned status) {
 }
 
 /* {"error":{"message","type","code"}} */
-int api_send_error(struct MHD_Connection *c, req_t *q, unsigned status,
-                   const char *code, const char *fmt, ...) {
+static int send_error_v(struct MHD_Connection *c, req_t *q, unsigned status,
+                        const char *type, const char *code,
+                        uint64_t retry_after_s, const char *fmt, va_list ap)
+    __attribute__((format(printf, 7, 0)));
+static int send_error_v(struct MHD_Connection *c, req_t *q, unsigned status,
+                        const char *type, const char *code,
+                        uint64_t retry_after_s, const char *fmt, va_list ap) {
   char msg[1024];
-  va_list ap;
-  va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
   px_buf_t b;
   px_buf_init(&b, 0);
   px_json_writer_t w;
@@ -96,7 +99,7 @@ int api_send_error(struct MHD_Connection *c, req_t *q, unsigned status,
     px_json_write_str(&w, "invalid request");
   }
   px_json_write_key(&w, "type");
-  px_json_write_str(&w, error_type(status));
+  px_json_write_str(&w, type ? type : error_type(status));
   px_json_write_key(&w, "code");
   if (code)
     px_json_write_str(&w, code);
@@ -107,8 +110,45 @@ int api_send_error(struct MHD_Connection *c, req_t *q, unsigned status,
   px_json_write_object_end(&w);
   px_json_write_object_end(&w);
   px_json_writer_finish(&w);
-  int ok = api_send_json(c, q, status, &b);
+  int ok;
+  if (retry_after_s) { /* api_send_json plus the header */
+    q->status = status;
+    q->answered = 1;
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_COPY);
+    char ra[24];
+    snprintf(ra, sizeof ra, "%llu", (unsigned long long)retry_after_s);
+    ok = MHD_NO;
+    if (r) {
+      MHD_add_response_header(r, "Content-Type", "application/json");
+      MHD_add_response_header(r, "Cache-Control", "no-store");
+      MHD_add_response_header(r, "Retry-After", ra);
+      ok = MHD_queue_response(c, status, r);
+      MHD_destroy_response(r);
+    }
+  } else {
+    ok = api_send_json(c, q, status, &b);
+  }
   px_buf_release(&b);
+  return ok;
+}
+
+int api_send_error(struct MHD_Connection *c, req_t *q, unsigned status,
+                   const char *code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int ok = send_error_v(c, q, status, NULL, code, 0, fmt, ap);
+  va_end(ap);
+  return ok;
+}
+
+int api_send_error_ex(struct MHD_Connection *c, req_t *q, unsigned status,
+                      const char *type, const char *code,
+                      uint64_t retry_after_s, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int ok = send_error_v(c, q, status, type, code, retry_after_s, fmt, ap);
+  va_end(ap);
   return ok;
 }
 
@@ -235,13 +275,38 @@ static int authorise(px_api_t *a, struct MHD_Connection *c, req_t *q,
   }
   const char *k = h + 7;
   uint8_t wallet[32];
-  if (px_api_keys_check(a->keys, k, strlen(k), wallet)) {
+  size_t idx;
+  if (px_api_keys_find(a->keys, k, strlen(k), wallet, &idx)) {
     *sent =
         api_send_error(c, q, 401, "invalid_api_key",
                        "invalid API key (keys are made with `plexus gateway "
                        "key new --home DIR`)");
     return PX_EAUTH;
   }
+  /* per-key quotas (keys.c; OpenAI's codes and types) */
+  uint64_t retry = 0;
+  px_api_quota_t qt;
+  px_api_keys_quota(a->keys, idx, &a->cfg.key_quota, &qt);
+  int rc = px_api_keys_admit(a->keys, idx, &a->cfg.key_quota, px_time_wall_ms(),
+                             &retry);
+  if (rc == PX_ELIMIT) {
+    *sent = api_send_error_ex(
+        c, q, 429, "insufficient_quota", "insufficient_quota", retry,
+        "You exceeded your current quota: this key's budget of %llu tokens "
+        "per day is spent; it resets at 00:00 UTC (in %llu s)",
+        (unsigned long long)qt.tokens_per_day, (unsigned long long)retry);
+    return rc;
+  }
+  if (rc) {
+    *sent = api_send_error_ex(
+        c, q, 429, "requests", "rate_limit_exceeded", retry,
+        "Rate limit reached for requests per min (RPM): limit %llu. Please "
+        "try again in %llus.",
+        (unsigned long long)qt.rpm, (unsigned long long)retry);
+    return rc;
+  }
+  q->has_key = 1;
+  q->key = idx;
   return 0;
 }
 
@@ -301,6 +366,9 @@ static int route(px_api_t *a, struct MHD_Connection *c, req_t *q,
     goto notfound;
   }
   if (!a->cfg.node) goto notfound;
+  /* the explorer: static files at /, /jobs, /upow/epochs (static.c) */
+  int ex = api_route_explorer(a, c, q, url, method);
+  if (ex != -1) return ex;
   if (!strcmp(url, "/chain/status")) {
     if (!get) goto method;
     return api_route_simple(a, c, q, "chain");

@@ -47,6 +47,8 @@ typedef struct {
   int answered;
   uint64_t t0_ns;
   unsigned status;
+  int has_key; /* authorised by key number `key` (quotas, keys.c) */
+  size_t key;
 } req_t;
 
 /* ---- responses (api.c) ----------------------------------------------------
@@ -61,6 +63,12 @@ int api_send_json(struct MHD_Connection *c, req_t *q, unsigned status,
 int api_send_error(struct MHD_Connection *c, req_t *q, unsigned status,
                    const char *code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+/* The same with an explicit error type, and a Retry-After header when
+ * retry_after_s (429 over a key's quota). */
+int api_send_error_ex(struct MHD_Connection *c, req_t *q, unsigned status,
+                      const char *type, const char *code,
+                      uint64_t retry_after_s, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
 void api_metric(px_buf_t *b, const char *name, const char *type,
                 const char *help);
 int api_is_hex(const char *s, size_t n);

@@ -20,7 +20,9 @@
 #include "plexus/api.h"
 #include "plexus/json.h"
 #include "plexus/node.h"
+#include "plexus/upow.h"
 #include "api/api_internal.h"
+#include "api/static.h"
 #include "base/px_internal.h"
 
 typedef struct {
@@ -96,7 +98,8 @@ static int node_command(px_api_t *a, const char *line, px_buf_t *out) {
   }
   if (k->done) {
     rc = k->rc;
-    *out = k->out; /* move */
+    px_buf_release(out); /* callers reuse one buffer: free what it held */
+    *out = k->out;       /* move */
     px_buf_init(&k->out, 0);
   }
   pthread_mutex_unlock(&k->mu);
@@ -328,6 +331,21 @@ int api_node_metrics(px_api_t *a, struct MHD_Connection *c, req_t *q,
       {"plexus_upow_solutions_total", "counter", "upow.found",
        "uPoW solutions found"},
       {"plexus_upow_epoch", "gauge", "upow.epoch", "uPoW epoch"},
+      /* network inference (node/session_gateway.c) */
+      {"plexus_sessions_active", "gauge", "gateway.active",
+       "inference sessions and audits running on providers"},
+      {"plexus_sessions_total", "counter", "gateway.sessions",
+       "inference sessions finished by providers"},
+      {"plexus_session_tokens_total", "counter", "gateway.tokens",
+       "tokens received from providers"},
+      {"plexus_session_stalls_replaced_total", "counter",
+       "gateway.stalls_replaced", "stalled providers replaced mid-stream"},
+      {"plexus_session_audits_total", "counter", "gateway.audits",
+       "sessions audited by replay on another provider"},
+      {"plexus_session_disputes_total", "counter", "gateway.disputes",
+       "SESSION_DISPUTE transactions submitted after a failed audit"},
+      {"plexus_session_disputes_upheld_total", "counter",
+       "gateway.disputes_upheld", "session disputes that slashed a provider"},
   };
   for (size_t i = 0; i < PX_ARRAY_LEN(g); i++) {
     api_metric(b, g[i].name, g[i].type, g[i].help);
@@ -474,5 +492,140 @@ int api_route_health(px_api_t *a, struct MHD_Connection *c, req_t *q) {
     sent = api_send_json(c, q, 200, &b);
   }
   px_buf_release(&b);
+  return sent;
+}
+
+/* ---- the explorer's read-only routes (static.h) -------------------------- */
+
+int api_route_jobs_public(px_api_t *a, struct MHD_Connection *c, req_t *q,
+                          const char *id_hex) {
+  static const char *const none[] = {NULL};
+  static const char *const allowed[] = {"limit", NULL};
+  int sent = MHD_YES;
+  if (api_check_query(c, q, id_hex ? none : allowed, &sent)) return sent;
+  char line[128];
+  if (id_hex) {
+    snprintf(line, sizeof line, "job_status %s", id_hex);
+    return api_route_simple(a, c, q, line);
+  }
+  uint64_t limit = 20;
+  int rc = px_api_query_u64(q->query, "limit", 100, &limit);
+  if ((rc && rc != PX_ENOTFOUND) || limit == 0)
+    return api_send_error(c, q, 400, "invalid_query",
+                          "limit must be a number from 1 to 100");
+  px_arena_t arena;
+  px_arena_init(&arena, 1 << 16, 64u << 20);
+  px_buf_t raw, out;
+  px_buf_init(&raw, 0);
+  px_buf_init(&out, 0);
+  px_json_t *root, *st;
+  if (node_json(a, c, q, "job_list", &arena, &raw, &root, &sent)) goto done;
+  const px_json_t *list = px_json_get(root, "jobs");
+  size_t n = px_json_count(list);
+  /* job_list is newest first; copy the ids out of the reply before raw is
+   * reused */
+  char(*ids)[65] = px_calloc(n ? n : 1, sizeof *ids);
+  if (!ids) {
+    sent = api_send_error(c, q, 503, "unavailable", "out of memory");
+    goto done;
+  }
+  size_t k = 0;
+  for (size_t i = 0; i < n && k < limit; i++) {
+    const char *id = "";
+    px_json_get_str(px_json_at(list, i), "job", &id);
+    if (api_is_hex(id, 64)) memcpy(ids[k++], id, 65);
+  }
+  px_buf_printf(&out, "{\"ok\":true,\"total\":%zu,\"jobs\":[", n);
+  for (size_t i = 0; i < k; i++) {
+    snprintf(line, sizeof line, "job_status %s", ids[i]);
+    px_buf_reset(&raw);
+    if (node_json(a, c, q, line, &arena, &raw, &st, &sent)) {
+      px_free(ids);
+      goto done;
+    }
+    if (i) px_buf_append(&out, ",", 1);
+    px_buf_append(&out, raw.data, raw.len);
+  }
+  px_free(ids);
+  px_buf_printf(&out, "]}");
+  sent = api_send_json(c, q, 200, &out);
+done:
+  px_buf_release(&raw);
+  px_buf_release(&out);
+  px_arena_release(&arena);
+  return sent;
+}
+
+int api_route_upow_epochs(px_api_t *a, struct MHD_Connection *c, req_t *q) {
+  static const char *const allowed[] = {"from", "limit", NULL};
+  int sent = MHD_YES;
+  if (api_check_query(c, q, allowed, &sent)) return sent;
+  px_arena_t arena;
+  px_arena_init(&arena, 1 << 16, 64u << 20);
+  px_buf_t raw, out;
+  px_buf_init(&raw, 0);
+  px_buf_init(&out, 0);
+  px_json_t *root;
+  if (node_json(a, c, q, "upow", &arena, &raw, &root, &sent)) goto done;
+  /* epochs before the current one have published their model */
+  uint64_t cur = api_jget_u64(root, "upow.epoch");
+  uint64_t limit = 50, from = cur > 50 ? cur - 50 : 0;
+  int rc1 = px_api_query_u64(q->query, "from", UINT64_MAX, &from);
+  int rc2 = px_api_query_u64(q->query, "limit", 100, &limit);
+  if ((rc1 && rc1 != PX_ENOTFOUND) || (rc2 && rc2 != PX_ENOTFOUND) ||
+      limit == 0) {
+    sent = api_send_error(c, q, 400, "invalid_query",
+                          "from must be an epoch number and limit a number "
+                          "from 1 to 100");
+    goto done;
+  }
+  px_upow_params_t pp;
+  px_upow_params_default(&pp);
+  px_buf_printf(&out,
+                "{\"ok\":true,\"epoch\":%llu,\"eval_n\":%u,\"from\":%llu,"
+                "\"epochs\":[",
+                (unsigned long long)cur, pp.eval_n, (unsigned long long)from);
+  uint64_t e = from, n = 0;
+  int first = 1;
+  for (; e < cur && n < limit; e++, n++) {
+    char line[64];
+    snprintf(line, sizeof line, "upow_published %llu", (unsigned long long)e);
+    px_buf_reset(&raw);
+    px_json_t *pub = NULL;
+    int rc = node_command(a, line, &raw);
+    if (rc == PX_ETIMEOUT || rc == PX_ECLOSED) {
+      sent = api_send_error(c, q, rc == PX_ETIMEOUT ? 504 : 503,
+                            rc == PX_ETIMEOUT ? "timeout" : "unavailable",
+                            "the node did not answer");
+      goto done;
+    }
+    int ok = 0;
+    if (rc || px_json_parse(&arena, raw.data, raw.len, NULL, &pub, NULL) ||
+        pub->type != PX_JSON_OBJECT || px_json_get_bool(pub, "ok", &ok) || !ok)
+      continue; /* not published (yet) */
+    /* the record without "ok" and the node-local "path" of the model */
+    px_json_writer_t w;
+    if (!first) px_buf_append(&out, ",", 1);
+    first = 0;
+    px_json_writer_init(&w, &out);
+    px_json_write_object_begin(&w);
+    for (size_t i = 0; i < pub->n; i++) {
+      const px_json_member_t *m = &pub->members[i];
+      if (!strcmp(m->key, "ok") || !strcmp(m->key, "path")) continue;
+      px_json_write_key(&w, m->key);
+      px_json_write_value(&w, m->value);
+    }
+    px_json_write_object_end(&w);
+    px_json_writer_finish(&w);
+  }
+  if (e < cur)
+    px_buf_printf(&out, "],\"next\":%llu}", (unsigned long long)e);
+  else
+    px_buf_printf(&out, "],\"next\":null}");
+  sent = api_send_json(c, q, 200, &out);
+done:
+  px_buf_release(&raw);
+  px_buf_release(&out);
+  px_arena_release(&arena);
   return sent;
 }

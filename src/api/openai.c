@@ -144,6 +144,8 @@ typedef struct {
   px_api_gen_opts_t go;
   px_buf_t prompt;
   px_buf_t strs; /* own copies of model and stop strings */
+  int has_key;   /* charge the tokens to this API key (quotas) */
+  size_t key;
 } gen_job_t;
 
 /* Copy the strings a generation reads after the request's arena is gone
@@ -272,11 +274,14 @@ static int collect_emit(emitter_t *e, const char *s, size_t n) {
   return px_buf_append(&c->content, s, n);
 }
 
-static void count_tokens(px_api_t *a, int np, int ng) {
+static void count_tokens(px_api_t *a, const gen_job_t *j, int np, int ng) {
   pthread_mutex_lock(&a->mu);
   a->prompt_tokens += (uint64_t)np;
   a->tokens_generated += (uint64_t)ng;
   pthread_mutex_unlock(&a->mu);
+  if (j->has_key)
+    px_api_keys_charge(a->keys, j->key, (uint64_t)np + (uint64_t)ng,
+                       px_time_wall_ms());
 }
 
 static int gen_error(struct MHD_Connection *c, req_t *q, int rc,
@@ -289,6 +294,16 @@ static int gen_error(struct MHD_Connection *c, req_t *q, int rc,
   if (rc == PX_ETOOBIG)
     return api_send_error(c, q, 400, "context_length_exceeded",
                           "the prompt does not fit the model's context");
+  /* the network backend (node/session_gateway.c) */
+  if (rc == PX_EBUSY || rc == PX_ETIMEOUT)
+    return api_send_error(c, q, 503, "no_provider",
+                          "no provider could serve '%s' now (%s); retry later",
+                          model, px_strerror(rc));
+  if (rc == PX_EFUNDS)
+    return api_send_error(c, q, 402, "insufficient_funds",
+                          "the gateway's wallet cannot fund a payment channel "
+                          "for '%s'",
+                          model);
   return api_send_error(c, q, 500, "generation_failed", "generation failed: %s",
                         px_strerror(rc));
 }
@@ -314,7 +329,7 @@ static int complete_sync(px_api_t *a, struct MHD_Connection *c, req_t *q,
   } else {
     emit_upto(&col.e, col.e.text.len, 1);
     if (col.e.stopped) finish = "stop";
-    count_tokens(a, np, ng);
+    count_tokens(a, j, np, ng);
     int chat = j->req.kind == PX_API_CHAT;
     px_buf_t b;
     px_buf_init(&b, 0);
@@ -430,7 +445,7 @@ static void *stream_main(void *arg) {
     }
   }
   px_buf_printf(&tail, "data: [DONE]\n\n");
-  count_tokens(a, np, ng);
+  count_tokens(a, &st->job, np, ng);
   pthread_mutex_lock(&st->mu);
   px_buf_append(&st->out, tail.data, tail.len);
   st->np = np;
@@ -586,6 +601,8 @@ int api_route_completion(px_api_t *a, struct MHD_Connection *c, req_t *q,
   gen_job_t j;
   memset(&j, 0, sizeof j);
   job_setup(&j, req);
+  j.has_key = q->has_key;
+  j.key = q->key;
   px_buf_init(&j.prompt, 16u << 20);
   if (be->render_prompt(be->ud, req, &j.prompt) ||
       px_buf_append(&j.prompt, "", 1)) {

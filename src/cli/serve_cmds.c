@@ -45,9 +45,10 @@ static void model_name(const char *path, const char *name, char *out,
 }
 
 int px_cli_serve(px_cli_args_t *a) {
-  static const char *const ok[] = {"model",    "tokenizer", "name",
-                                   "http",     "home",      "max-streams",
-                                   "max-body", "timeout",   NULL};
+  static const char *const ok[] = {
+      "model",   "tokenizer",          "name",     "http",
+      "home",    "max-streams",        "max-body", "timeout",
+      "key-rpm", "key-tokens-per-day", NULL};
   if (px_cli_check_opts(a, ok, 1)) return 2;
   const char *model = px_config_get(&a->opts, "model");
   if (!model || !strcmp(model, "true")) {
@@ -67,9 +68,12 @@ int px_cli_serve(px_cli_args_t *a) {
   if (!http) http = "127.0.0.1:8080";
   const char *home = px_config_get(&a->opts, "home");
   uint64_t max_streams = 8, max_body = 1u << 20, timeout = 30;
+  px_api_quota_t kq = {0, 0}; /* keys without their own quota */
   if (opt_u64(a, "max-streams", 1, 1024, &max_streams) ||
       opt_u64(a, "max-body", 1024, 1u << 30, &max_body) ||
-      opt_u64(a, "timeout", 1, 3600, &timeout))
+      opt_u64(a, "timeout", 1, 3600, &timeout) ||
+      opt_u64(a, "key-rpm", 0, PX_API_QUOTA_MAX, &kq.rpm) ||
+      opt_u64(a, "key-tokens-per-day", 0, PX_API_QUOTA_MAX, &kq.tokens_per_day))
     return 2;
   const char *lvl = px_config_get(&a->opts, "log.level");
   px_log_level_t ll;
@@ -99,7 +103,8 @@ int px_cli_serve(px_cli_args_t *a) {
                         .max_body = (size_t)max_body,
                         .max_streams = (unsigned)max_streams,
                         .idle_timeout_s = (unsigned)timeout,
-                        .backend = be};
+                        .backend = be,
+                        .key_quota = kq};
   px_api_t *api = NULL;
   int ret = 1;
   if ((rc = px_api_open(&ac, &api, err, sizeof err)) ||
@@ -122,15 +127,21 @@ done:
   return ret;
 }
 
-/* `plexus gateway key new --home DIR`: the key pays from the home's wallet
- * (wallet.key, else the node key). */
+/* `plexus gateway key new --home DIR [--rpm N] [--tokens-per-day T]`: the
+ * key pays from the home's wallet (wallet.key, else the node key); its own
+ * quota, if given, is stored on its line (docs/api.md "Quotas"). */
 int px_cli_gateway(const char *sub, px_cli_args_t *a) {
-  static const char *const ok[] = {"home", NULL};
+  static const char *const ok[] = {"home", "rpm", "tokens-per-day", NULL};
   if (strcmp(sub, "key") || a->npos != 1 || strcmp(a->pos[0], "new")) {
-    fprintf(stderr, "usage: plexus gateway key new --home DIR\n");
+    fprintf(stderr, "usage: plexus gateway key new --home DIR [--rpm N] "
+                    "[--tokens-per-day T]\n");
     return 2;
   }
   if (px_cli_check_opts(a, ok, 0)) return 2;
+  px_api_quota_t quota = {PX_API_QUOTA_UNSET, PX_API_QUOTA_UNSET};
+  if (opt_u64(a, "rpm", 0, PX_API_QUOTA_MAX, &quota.rpm) ||
+      opt_u64(a, "tokens-per-day", 0, PX_API_QUOTA_MAX, &quota.tokens_per_day))
+    return 2;
   const char *home = px_cli_home(a);
   if (!home) return 2;
   if (px_crypto_init()) return 1;
@@ -150,7 +161,7 @@ int px_cli_gateway(const char *sub, px_cli_args_t *a) {
     return 1;
   }
   char key[PX_API_KEY_LEN + 1];
-  rc = px_api_key_new(home, kp.pk, key);
+  rc = px_api_key_new_quota(home, kp.pk, &quota, key);
   char wh[65];
   px_hex_encode(kp.pk, 32, wh);
   px_key_wipe(&kp);
